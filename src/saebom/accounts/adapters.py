@@ -1,0 +1,36 @@
+"""allauth adapters: no self sign-up, TOTP secrets under our key ring, MFA that cannot be removed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from allauth.account.adapter import DefaultAccountAdapter
+from allauth.mfa.adapter import DefaultMFAAdapter
+from allauth.mfa.models import Authenticator
+from django.http import HttpRequest
+
+from saebom.core.fields import decrypt_token, keyring
+
+TOTP_SECRET_AAD = b"mfa_authenticator.totp_secret"
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def is_open_for_signup(self, request: HttpRequest) -> bool:
+        return False  # administrators create accounts (`saebom createuser`, the users page)
+
+    def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
+        return None  # accounts have no e-mail address; nothing leaves the server
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    def encrypt(self, text: str) -> str:
+        return keyring().encrypt(text, TOTP_SECRET_AAD)
+
+    def decrypt(self, encrypted_text: str) -> str:
+        return decrypt_token(encrypted_text, TOTP_SECRET_AAD)
+
+    def can_delete_authenticator(self, authenticator: Authenticator) -> bool:
+        return authenticator.type != Authenticator.Type.TOTP  # MFA is required for every account
+
+    def send_notification_mail(self, *args: Any, **kwargs: Any) -> None:
+        return None

@@ -1,0 +1,146 @@
+"""JSON API at /api/v1/: thin, calling the same services and selectors as the web views."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI, Schema
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import HttpBearer
+
+from saebom.accounts.models import Agency, User
+from saebom.accounts.selectors import user_for_api_token
+from saebom.core import policy
+from saebom.core import selectors as core_selectors
+from saebom.core.audit import audit_head, audit_verify
+from saebom.core.exceptions import SaebomError
+from saebom.core.policy import Action
+
+
+class TokenAuth(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> User | None:
+        user = user_for_api_token(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+api = NinjaAPI(
+    title="Saebom API",
+    version="1",
+    description="Registry, resettlement support and testimony documentation. "
+    "Every request acts as the token's user, with that user's role and agency.",
+    auth=TokenAuth(),
+    urls_namespace="api-1",
+    docs_url=None,
+)
+
+
+def problem(request: HttpRequest, status: int, title: str, detail: Any = None) -> HttpResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail is not None:
+        body["detail"] = detail
+    response = api.create_response(request, body, status=status)
+    response["Content-Type"] = "application/problem+json"
+    return response
+
+
+@api.exception_handler(SaebomError)
+def domain_error(request: HttpRequest, exc: SaebomError) -> HttpResponse:
+    detail: dict[str, Any] = {"message": exc.message}
+    if exc.field:
+        detail["field"] = exc.field
+    return problem(request, exc.status, type(exc).__name__, detail)
+
+
+@api.exception_handler(AuthenticationError)
+def unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return problem(request, 401, "Unauthorized", "a valid API token is required")
+
+
+@api.exception_handler(ValidationError)
+def invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    return problem(request, 422, "Invalid request", exc.errors)
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return problem(request, exc.status_code, str(exc))
+
+
+class AgencyOut(Schema):
+    code: str
+    name_ko: str
+    name_en: str
+
+
+class MeOut(Schema):
+    username: str
+    role: str
+    agency: AgencyOut
+
+
+class AuditEventOut(Schema):
+    seq: int
+    at: datetime
+    actor_name: str
+    agency_code: str
+    action: str
+    object_type: str
+    object_id: str
+    changed_fields: list[str]
+    hash: str
+
+
+class AuditHeadOut(Schema):
+    seq: int
+    hash: str
+
+
+class AuditVerifyOut(Schema):
+    ok: bool
+    checked: int
+    first_bad_seq: int | None
+    reason: str
+
+
+def _actor(request: HttpRequest) -> User:
+    return request.auth  # type: ignore[attr-defined,no-any-return]
+
+
+@api.get("/me", response=MeOut, tags=["accounts"])
+def me(request: HttpRequest) -> User:
+    actor = _actor(request)
+    policy.require(actor, Action.PROFILE_VIEW)
+    return actor
+
+
+@api.get("/agencies", response=list[AgencyOut], tags=["accounts"])
+def agencies(request: HttpRequest) -> Any:
+    return policy.scoped(_actor(request), Action.AGENCY_VIEW, Agency.objects.all(), agency_field="pk")
+
+
+@api.get("/audit/events", response=list[AuditEventOut], tags=["audit"])
+def audit_events(request: HttpRequest, action: str = "", after_seq: int = 0, limit: int = 100) -> Any:
+    actor = _actor(request)
+    policy.require(actor, Action.AUDIT_VIEW)
+    limit = max(1, min(limit, 1000))
+    events = core_selectors.audit_events_filtered(core_selectors.audit_events_visible_to(actor), action=action)
+    return events.filter(seq__gt=after_seq).order_by("seq")[:limit]
+
+
+@api.get("/audit/head", response=AuditHeadOut, tags=["audit"])
+def head(request: HttpRequest) -> dict[str, Any]:
+    policy.require(_actor(request), Action.AUDIT_VERIFY)
+    seq, digest = audit_head()
+    return {"seq": seq, "hash": digest}
+
+
+@api.post("/audit/verify", response=AuditVerifyOut, tags=["audit"])
+def verify(request: HttpRequest) -> dict[str, Any]:
+    policy.require(_actor(request), Action.AUDIT_VERIFY)
+    result = audit_verify()
+    return {"ok": result.ok, "checked": result.checked, "first_bad_seq": result.first_bad_seq,
+            "reason": result.reason}

@@ -1,0 +1,89 @@
+"""The `saebom` command: Saebom's own commands, and any Django management command passed through.
+
+Commands act as the system operator (recorded in the audit log with the OS user name) unless
+``--as USERNAME`` names an account, whose role and agency then apply.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+HELP = """\
+usage: saebom [--as USERNAME] COMMAND [options]
+
+Saebom (새봄): registry, resettlement support and testimony documentation.
+
+commands:
+  init                    create or migrate the database, keys and the default agency
+  serve                   serve the web application (gunicorn, static files included)
+  demo                    initialise a demo with synthetic data, print logins, then serve
+  createuser USERNAME     create a staff account with a role and agency
+  worker                  run background tasks
+  audit verify | head     verify the tamper-evident audit chain, or print its head
+  keys rotate | status    rotate the field-encryption keys, or count values per key
+
+Any Django management command also works (saebom migrate, saebom shell, saebom check --deploy).
+`saebom COMMAND --help` describes each command's options.
+
+options:
+  --as USERNAME           act as this account (its permissions apply) instead of the operator
+
+configuration (environment): SAEBOM_DATA_DIR, DATABASE_URL, SAEBOM_SECRET_KEY(_FILE),
+SAEBOM_FIELD_KEYS(_FILE), SAEBOM_ALLOWED_HOSTS, SAEBOM_DEBUG; see docs/deployment.md.
+"""
+
+CREATES_KEYS = frozenset({"init", "demo"})
+
+
+def _pop_as(argv: list[str]) -> tuple[str, list[str]]:
+    """Take ``--as USERNAME`` (or ``--as=USERNAME``) out of the arguments, wherever it stands."""
+    rest, username, items = [], "", iter(argv)
+    for item in items:
+        if item == "--as":
+            username = next(items, "")
+            if not username:
+                raise SystemExit("saebom: --as needs a user name")
+        elif item.startswith("--as="):
+            username = item.split("=", 1)[1]
+        else:
+            rest.append(item)
+    return username, rest
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    username, args = _pop_as(args)
+    if not args or args[0] in {"-h", "--help", "help"}:
+        sys.stdout.write(HELP)
+        return 0
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saebom.settings")
+
+    from saebom.config import ConfigError, data_dir
+    from saebom.core.crypto import ensure_key_files
+
+    try:
+        if args[0] in CREATES_KEYS:
+            ensure_key_files(data_dir())
+        import django
+
+        django.setup()
+    except ConfigError as exc:
+        sys.stderr.write(f"saebom: configuration error: {exc}\n")
+        return 2
+
+    from django.core.management import execute_from_command_line
+
+    from saebom.core.actors import set_cli_username
+
+    set_cli_username(username)
+    try:
+        execute_from_command_line(["saebom", *args])
+    except KeyboardInterrupt:
+        sys.stderr.write("saebom: interrupted\n")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,170 @@
+"""The tamper-evident audit chain: append in the writer's transaction, verify end to end.
+
+Each event's hash is SHA-256 over a canonical JSON encoding of the event, which includes the
+previous event's hash. Editing, deleting, inserting or reordering any row breaks the chain from
+that row on; removing rows from the end is caught by comparing with a published head
+(``saebom audit head``) or with the head row. What the chain cannot prove — an attacker who
+rewrites the whole chain and the head — is written down in docs/security.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from saebom.core.actors import AnonymousActor, AuditActor, SystemActor, audit_name
+from saebom.core.context import current_request_meta
+from saebom.core.models import AuditEvent, AuditHead
+
+GENESIS_HASH = "0" * 64
+
+HASHED_FIELDS = (
+    "seq",
+    "at",
+    "actor_id",
+    "actor_name",
+    "agency_code",
+    "action",
+    "object_type",
+    "object_id",
+    "changed_fields",
+    "detail",
+    "ip",
+    "user_agent",
+    "prev_hash",
+)
+
+
+def canonical_bytes(values: Mapping[str, Any]) -> bytes:
+    record = {name: values[name] for name in HASHED_FIELDS}
+    record["at"] = _utc_iso(record["at"])
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _utc_iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def event_hash(values: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_bytes(values)).hexdigest()
+
+
+def audit_record(
+    *,
+    actor: AuditActor,
+    action: str,
+    object_type: str = "",
+    object_id: str | int = "",
+    agency_code: str | None = None,
+    changed_fields: Iterable[str] = (),
+    detail: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event. Call inside the transaction of the change it records."""
+    meta = current_request_meta()
+    if agency_code is None:
+        agency_code = "" if isinstance(actor, SystemActor | AnonymousActor) else actor.agency.code
+    with transaction.atomic():
+        head = _locked_head()
+        values: dict[str, Any] = {
+            "seq": head.seq + 1,
+            "at": timezone.now(),
+            "actor_id": actor.pk,
+            "actor_name": audit_name(actor),
+            "agency_code": agency_code,
+            "action": action,
+            "object_type": object_type,
+            "object_id": str(object_id),
+            "changed_fields": sorted(changed_fields),
+            "detail": dict(detail or {}),
+            "ip": meta.ip,
+            "user_agent": meta.user_agent,
+            "prev_hash": head.hash,
+        }
+        event = AuditEvent.objects.create(**values, hash=event_hash(values))
+        AuditHead.objects.filter(pk=head.pk).update(seq=event.seq, hash=event.hash)
+    return event
+
+
+def _locked_head() -> AuditHead:
+    head = AuditHead.objects.select_for_update().filter(pk=1).first()
+    if head is None:
+        head, _ = AuditHead.objects.get_or_create(pk=1, defaults={"hash": GENESIS_HASH})
+        head = AuditHead.objects.select_for_update().get(pk=1)
+    return head
+
+
+def audit_head() -> tuple[int, str]:
+    head = AuditHead.objects.filter(pk=1).first()
+    return (head.seq, head.hash) if head else (0, GENESIS_HASH)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    checked: int
+    first_bad_seq: int | None = None
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.first_bad_seq is None
+
+
+def _events_in_order(batch_size: int) -> Iterator[dict[str, Any]]:
+    fields = (*HASHED_FIELDS, "hash")
+    yield from AuditEvent.objects.order_by("seq").values(*fields).iterator(chunk_size=batch_size)
+
+
+def audit_verify(
+    *,
+    expect_head: tuple[int, str] | None = None,
+    progress: Callable[[int], None] | None = None,
+    batch_size: int = 5000,
+) -> VerifyResult:
+    """Recompute the whole chain. Reports the first sequence number where it breaks."""
+    expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
+    for row in _events_in_order(batch_size):
+        problem = _link_problem(row, expected_seq, prev_hash)
+        if problem:
+            return VerifyResult(checked, expected_seq if row["seq"] > expected_seq else row["seq"], problem)
+        checked += 1
+        expected_seq, prev_hash = row["seq"] + 1, row["hash"]
+        if progress and checked % batch_size == 0:
+            progress(checked)
+    if progress:
+        progress(checked)
+    return _check_tail(checked, expected_seq - 1, prev_hash, expect_head)
+
+
+def _link_problem(row: Mapping[str, Any], expected_seq: int, prev_hash: str) -> str:
+    if row["seq"] != expected_seq:
+        return f"expected sequence {expected_seq}, found {row['seq']} (a row was removed or inserted)"
+    if row["prev_hash"] != prev_hash:
+        return "previous-hash link does not match (a row was removed, inserted or reordered)"
+    if event_hash(row) != row["hash"]:
+        return "contents do not match their hash (the row was changed)"
+    return ""
+
+
+def _check_tail(
+    checked: int, last_seq: int, last_hash: str, expect_head: tuple[int, str] | None
+) -> VerifyResult:
+    head_seq, head_hash = audit_head()
+    if (head_seq, head_hash) != (last_seq, last_hash):
+        return VerifyResult(
+            checked, min(head_seq, last_seq) + 1, f"chain ends at {last_seq} but the head row says {head_seq}"
+        )
+    if expect_head is not None:
+        seq, digest = expect_head
+        if seq > last_seq:
+            return VerifyResult(checked, last_seq + 1, f"published head {seq} is past the chain's end {last_seq}")
+        found = AuditEvent.objects.filter(seq=seq).values_list("hash", flat=True).first()
+        if found != digest:
+            return VerifyResult(checked, seq, f"event {seq} does not match the published head hash")
+    return VerifyResult(checked)

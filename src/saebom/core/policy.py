@@ -1,0 +1,164 @@
+"""Who may do what: roles × actions × scope, in one table.
+
+Every view, endpoint and service asks this module. ``POLICY`` is the single source of truth; the
+authorization tests read it to know what to expect. Objects outside a user's scope are reported
+as missing (404), never as forbidden, so their existence leaks nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from django.db import models
+from django.db.models import Q, QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from saebom.core.actors import Actor, SystemActor
+from saebom.core.exceptions import NotFound, PermissionDenied
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", _("Administrator")
+    INTAKE_OFFICER = "intake_officer", _("Intake officer")
+    CASEWORKER = "caseworker", _("Caseworker")
+    DOCUMENTER = "documenter", _("Documenter")
+    RESEARCHER = "researcher", _("Researcher")
+    STATISTICIAN = "statistician", _("Statistician")
+    AUDITOR = "auditor", _("Auditor")
+
+
+class Scope(enum.IntEnum):
+    """How far an allowed action reaches; larger includes smaller."""
+
+    NONE = 0
+    OWN = 1  # objects the user owns (their own tokens)
+    AGENCY = 2  # objects of the user's agency
+    REFERRED = 3  # ... and objects another agency referred to it, within the consented scope
+    ALL = 4  # every agency's objects
+
+
+class Action(enum.StrEnum):
+    DASHBOARD_VIEW = "dashboard.view"
+    AGENCY_VIEW = "agency.view"
+    AUDIT_VIEW = "audit.view"
+    AUDIT_VERIFY = "audit.verify"
+    USER_VIEW = "user.view"
+    USER_MANAGE = "user.manage"
+    TOKEN_MANAGE = "token.manage"  # one's own API tokens
+    PROFILE_VIEW = "profile.view"  # one's own account
+
+
+R = Role
+_EVERY_ROLE = {role: Scope.ALL for role in Role}
+
+POLICY: dict[Action, dict[Role, Scope]] = {
+    Action.DASHBOARD_VIEW: _EVERY_ROLE,
+    Action.PROFILE_VIEW: {role: Scope.OWN for role in Role},
+    Action.TOKEN_MANAGE: {role: Scope.OWN for role in Role},
+    Action.AGENCY_VIEW: _EVERY_ROLE,
+    Action.AUDIT_VIEW: {R.AUDITOR: Scope.AGENCY, R.ADMIN: Scope.AGENCY},
+    Action.AUDIT_VERIFY: {R.AUDITOR: Scope.ALL, R.ADMIN: Scope.ALL},
+    Action.USER_VIEW: {R.ADMIN: Scope.AGENCY, R.AUDITOR: Scope.AGENCY},
+    Action.USER_MANAGE: {R.ADMIN: Scope.AGENCY},
+}
+
+
+def scope_of(actor: Actor, action: Action) -> Scope:
+    if isinstance(actor, SystemActor):
+        return Scope.ALL
+    if not getattr(actor, "is_authenticated", False) or not actor.is_active:
+        return Scope.NONE
+    return POLICY[action].get(Role(actor.role), Scope.NONE)
+
+
+def allows(actor: Actor, action: Action) -> bool:
+    return scope_of(actor, action) > Scope.NONE
+
+
+def require(actor: Actor, action: Action) -> Scope:
+    """The actor's scope for ``action``; raises :class:`PermissionDenied` when it has none."""
+    scope = scope_of(actor, action)
+    if scope is Scope.NONE:
+        raise PermissionDenied(f"your role may not do this ({action})")
+    return scope
+
+
+def scoped(
+    actor: Actor,
+    action: Action,
+    queryset: QuerySet[Any],
+    *,
+    agency_field: str = "agency",
+    owner_field: str | None = None,
+    by_agency_code: bool = False,
+) -> QuerySet[Any]:
+    """``queryset`` narrowed to what ``actor`` may reach for ``action`` (empty when nothing).
+
+    ``by_agency_code`` compares ``agency_field`` with the agency's code rather than its id, for
+    rows that keep the code so they outlive the agency (the audit log).
+    """
+    scope = scope_of(actor, action)
+    if scope is Scope.ALL:
+        return queryset
+    if scope is Scope.NONE or isinstance(actor, SystemActor):
+        return queryset.none()
+    if scope is Scope.OWN:
+        if owner_field is None:
+            return queryset.none()
+        return queryset.filter(**{owner_field: actor})
+    agency_key = actor.agency.code if by_agency_code else actor.agency_id
+    return queryset.filter(Q(**{agency_field: agency_key}))
+
+
+Model = TypeVar("Model", bound=models.Model)
+
+
+def get_visible(
+    actor: Actor,
+    action: Action,
+    queryset: QuerySet[Model],
+    *,
+    agency_field: str = "agency",
+    owner_field: str | None = None,
+    **lookup: Any,
+) -> Model:
+    """One object within scope, or :class:`NotFound` — the same answer for missing and hidden."""
+    visible = scoped(actor, action, queryset, agency_field=agency_field, owner_field=owner_field)
+    try:
+        return visible.get(**lookup)
+    except (queryset.model.DoesNotExist, ValueError):
+        raise NotFound(str(_("Not found."))) from None
+
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def route(action: Action) -> Callable[[View], View]:
+    """Mark a view with the action it performs and refuse actors whose role lacks it.
+
+    The authorization matrix tests walk the URL configuration and read ``saebom_action``.
+    """
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def guarded(request: Any, *args: Any, **kwargs: Any) -> Any:
+            if not request.user.is_authenticated:
+                from django.contrib.auth.views import redirect_to_login
+
+                return redirect_to_login(request.get_full_path())
+            require(request.user, action)
+            return view(request, *args, **kwargs)
+
+        guarded.saebom_action = action  # type: ignore[attr-defined]
+        return guarded  # type: ignore[return-value]
+
+    return decorate
+
+
+def public_route(view: View) -> View:
+    """Mark a view that needs no account (login, language switch, health check)."""
+    view.saebom_action = None  # type: ignore[attr-defined]
+    return view

@@ -1,0 +1,27 @@
+"""Domain errors become the right page: missing-or-hidden is 404, forbidden actions are 403."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+
+from saebom.core.exceptions import NotFound, PermissionDenied, SaebomError
+
+
+class DomainErrorMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, NotFound):
+            raise Http404(exception.message)
+        if isinstance(exception, PermissionDenied):
+            raise DjangoPermissionDenied(exception.message)
+        if isinstance(exception, SaebomError):
+            return HttpResponse(exception.message, status=exception.status, content_type="text/plain")
+        return None
