@@ -15,6 +15,7 @@ def run_cli(*args: str, stdin: str = "", extra_env: dict[str, str] | None = None
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "saebom.settings",
         "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+        "LANG": "C.UTF-8",
         **(extra_env or {}),
     }
     return subprocess.run(  # noqa: S603

@@ -16,6 +16,7 @@ os.environ["DATABASE_URL"] = os.environ.get("SAEBOM_TEST_DATABASE_URL") or f"sql
 for _name in ("SAEBOM_SECRET_KEY", "SAEBOM_SECRET_KEY_FILE", "SAEBOM_FIELD_KEYS", "SAEBOM_FIELD_KEYS_FILE",
               "SAEBOM_DEBUG", "SAEBOM_ALLOWED_HOSTS"):
     os.environ.pop(_name, None)
+os.environ["SAEBOM_SSL_REDIRECT"] = "0"  # the test client and the browser speak plain HTTP
 ensure_key_files(_data_dir)
 
 from saebom.settings import *  # noqa: E402,F403

@@ -35,6 +35,9 @@ SAEBOM_FIELD_KEYS(_FILE), SAEBOM_ALLOWED_HOSTS, SAEBOM_DEBUG; see docs/deploymen
 
 CREATES_KEYS = frozenset({"init", "demo"})
 
+# The demo is served over plain HTTP on the loopback address, so it cannot insist on TLS.
+DEMO_ENVIRONMENT = {"SAEBOM_SSL_REDIRECT": "0", "SAEBOM_SECURE_COOKIES": "0", "SAEBOM_HSTS_SECONDS": "0"}
+
 
 def _pop_as(argv: list[str]) -> tuple[str, list[str]]:
     """Take ``--as USERNAME`` (or ``--as=USERNAME``) out of the arguments, wherever it stands."""
@@ -62,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     from saebom.config import ConfigError, data_dir
     from saebom.core.crypto import ensure_key_files
 
+    if args[0] == "demo":
+        for name, value in DEMO_ENVIRONMENT.items():
+            os.environ.setdefault(name, value)
     try:
         if args[0] in CREATES_KEYS:
             ensure_key_files(data_dir())

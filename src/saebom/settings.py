@@ -51,7 +51,7 @@ ALLOWED_HOSTS = env_list("SAEBOM_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::
 CSRF_TRUSTED_ORIGINS = env_list("SAEBOM_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "saebom.web",  # first, so its templates override allauth's
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -71,7 +71,6 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "saebom.core",
     "saebom.accounts",
-    "saebom.web",
     "saebom.api",
     "saebom.demo",
 ]
@@ -112,7 +111,6 @@ TEMPLATES: list[dict[str, Any]] = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "csp.context_processors.nonce",
                 "saebom.web.context_processors.saebom",
             ],
         },
@@ -180,7 +178,7 @@ AXES_COOLOFF_TIME = env_int("SAEBOM_LOGIN_COOLOFF_MINUTES", 30, minimum=1) / 60
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "web/locked_out.html"
-AXES_USERNAME_FORM_FIELD = "login"
+AXES_USERNAME_CALLABLE = "saebom.accounts.lockout.attempted_username"
 AXES_VERBOSE = False
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
 

@@ -12,4 +12,6 @@ from saebom.core.policy import Action
 def saebom(request: HttpRequest) -> dict[str, Any]:
     user = request.user
     can = {action.name.lower(): policy.allows(user, action) for action in Action}  # type: ignore[arg-type]
-    return {"is_demo": is_demo_installation(), "can": can}
+    # django-htmx's script tag reads "csp_nonce"; using it is what puts the nonce in the header.
+    nonce = getattr(request, "csp_nonce", "")
+    return {"is_demo": is_demo_installation(), "can": can, "csp_nonce": nonce}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import translation
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -16,10 +18,22 @@ from saebom.core.crypto import DecryptionError
 from saebom.core.exceptions import SaebomError
 
 
+def terminal_language() -> str:
+    """Korean when the operator's locale is Korean, English otherwise."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name, "")
+        if value:
+            return "ko" if value.lower().startswith("ko") else "en"
+    return "en"
+
+
 class SaebomCommand(BaseCommand):
+    leave_locale_alone = True
+
     def execute(self, *args: Any, **options: Any) -> Any:
         try:
-            return super().execute(*args, **options)
+            with translation.override(terminal_language()):
+                return super().execute(*args, **options)
         except (SaebomError, ConfigError, DecryptionError) as exc:
             raise CommandError(str(exc)) from exc
 

@@ -1,0 +1,430 @@
+"""Audit chain append and verify: Saebom's audit_record / audit_verify against a bare hash chain.
+
+Append. Saebom's ``audit_record`` runs one transaction per event: SELECT the head row FOR
+UPDATE (a no-op lock on SQLite, which serialises writers with BEGIN IMMEDIATE instead), build
+the canonical JSON, SHA-256 it, INSERT the event through the ORM and UPDATE the head row. The
+baseline builds the same canonical JSON and SHA-256 and INSERTs the same columns into the same
+table with a raw DB-API cursor, also one transaction (and so one commit) per event, but keeps
+the previous hash and sequence number in process memory: no head row, no lock, no ORM. That
+is only correct with a single writer; it is the floor of "hash, insert, commit".
+
+Verify. Saebom's ``audit_verify`` streams the rows through the ORM (``values().iterator()``),
+recomputes every hash and link, then checks the head row. The baseline runs one raw SELECT of
+the same columns in sequence order and recomputes the chain in a tight loop (no head check).
+Both verify the same rows, the ones Saebom appended.
+
+    .venv/bin/python benchmarks/audit_chain.py [--scale F] [--database sqlite|postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import json
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+FULL_SCALE_EVENTS = 10_000
+WARMUP_EVENTS = 200
+BASELINE_SEQ_OFFSET = 1_000_000_000_000
+TARGET_APPEND = 2.50
+TARGET_VERIFY = 2.00
+POSTGRES_SERVER = os.environ.get("SAEBOM_BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/")
+SCRATCH_DATABASE = "saebom_bench_audit"
+GENESIS_HASH = "0" * 64
+COLUMNS = (
+    "seq",
+    "at",
+    "actor_id",
+    "actor_name",
+    "agency_code",
+    "action",
+    "object_type",
+    "object_id",
+    "changed_fields",
+    "detail",
+    "ip",
+    "user_agent",
+    "prev_hash",
+    "hash",
+)
+ACTIONS = (
+    ("view_identifiers", "person", (), {"reason": "사례 검토"}),
+    ("update", "person", ("born", "name"), {}),
+    ("create", "arrival", ("arrived_on", "person"), {"source": "intake"}),
+    ("referral_accept", "referral", ("status",), {"from": "hana-seoul", "to": "nk-support-bu"}),
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    action: str
+    object_type: str
+    object_id: str
+    changed_fields: tuple[str, ...]
+    detail: dict[str, Any]
+
+
+def make_events(count: int) -> list[Event]:
+    events = []
+    for n in range(count):
+        action, object_type, changed, detail = ACTIONS[n % len(ACTIONS)]
+        events.append(Event(action, object_type, str(100_000 + n), changed, dict(detail)))
+    return events
+
+
+# --- Django and the scratch database ----------------------------------------------------------
+
+
+def admin_execute(statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{POSTGRES_SERVER}postgres", autocommit=True) as admin:
+        admin.execute(statement)
+
+
+def database_url(database: str, data_dir: Path) -> str:
+    if database == "sqlite":
+        return f"sqlite:///{data_dir / 'bench.sqlite3'}"
+    admin_execute(f'DROP DATABASE IF EXISTS "{SCRATCH_DATABASE}" WITH (FORCE)')
+    admin_execute(f'CREATE DATABASE "{SCRATCH_DATABASE}"')
+    return f"{POSTGRES_SERVER}{SCRATCH_DATABASE}"
+
+
+def setup_django(data_dir: Path, url: str) -> None:
+    for name in ("SAEBOM_SECRET_KEY", "SAEBOM_SECRET_KEY_FILE", "SAEBOM_FIELD_KEYS"):
+        os.environ.pop(name, None)
+    for name in ("SAEBOM_FIELD_KEYS_FILE", "SAEBOM_DEBUG", "SAEBOM_TESTING"):
+        os.environ.pop(name, None)
+    os.environ["SAEBOM_DATA_DIR"] = str(data_dir)
+    os.environ["DATABASE_URL"] = url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "saebom.settings"
+
+    import django
+    from django.core.management import call_command
+
+    from saebom.core.crypto import ensure_key_files
+
+    ensure_key_files(data_dir)
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def teardown(database: str) -> None:
+    from django.db import connections
+
+    connections.close_all()
+    if database == "postgres":
+        admin_execute(f'DROP DATABASE IF EXISTS "{SCRATCH_DATABASE}" WITH (FORCE)')
+
+
+def raw_connection() -> Any:
+    from django.db import connection
+
+    connection.ensure_connection()
+    return connection.connection
+
+
+def vendor() -> str:
+    from django.db import connection
+
+    return str(connection.vendor)
+
+
+def clear_chain() -> None:
+    """Empty the chain between runs; the append-only trigger allows TRUNCATE / SQLite DELETE."""
+    cursor = raw_connection().cursor()
+    if vendor() == "postgresql":
+        cursor.execute("TRUNCATE core_auditevent, core_audithead")
+    else:
+        cursor.execute("DELETE FROM core_auditevent")
+        cursor.execute("DELETE FROM core_audithead")
+        cursor.execute("VACUUM")
+    cursor.close()
+
+
+def write_head(seq: int, digest: str) -> None:
+    from saebom.core.models import AuditHead
+
+    AuditHead.objects.update_or_create(pk=1, defaults={"seq": seq, "hash": digest})
+
+
+# --- the bare chain ---------------------------------------------------------------------------
+
+
+def canonical(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def insert_sql() -> str:
+    mark = "%s" if vendor() == "postgresql" else "?"
+    names = ", ".join(COLUMNS)
+    return f"INSERT INTO core_auditevent ({names}) VALUES ({', '.join([mark] * len(COLUMNS))})"
+
+
+def stored_time(moment: datetime, postgres: bool) -> Any:
+    return moment if postgres else str(moment.replace(tzinfo=None))
+
+
+@dataclass
+class BareChain:
+    """The baseline's chain state, kept in memory instead of a locked head row."""
+
+    seq: int = 0
+    prev_hash: str = GENESIS_HASH
+
+    def append(self, events: Sequence[Event]) -> None:
+        postgres = vendor() == "postgresql"
+        begin, sql = ("BEGIN" if postgres else "BEGIN IMMEDIATE"), insert_sql()
+        actor_name = system_actor_name()
+        cursor = raw_connection().cursor()
+        for event in events:
+            self.seq += 1
+            at = datetime.now(UTC)
+            changed = sorted(event.changed_fields)
+            record = {
+                "seq": self.seq,
+                "at": at.isoformat(timespec="microseconds"),
+                "actor_id": None,
+                "actor_name": actor_name,
+                "agency_code": "",
+                "action": event.action,
+                "object_type": event.object_type,
+                "object_id": event.object_id,
+                "changed_fields": changed,
+                "detail": event.detail,
+                "ip": "",
+                "user_agent": "saebom-cli",
+                "prev_hash": self.prev_hash,
+            }
+            digest = hashlib.sha256(canonical(record)).hexdigest()
+            row = [*record.values(), digest]
+            row[1] = stored_time(at, postgres)
+            row[8], row[9] = json.dumps(changed), json.dumps(event.detail)
+            cursor.execute(begin)
+            cursor.execute(sql, row)
+            cursor.execute("COMMIT")
+            self.prev_hash = digest
+        cursor.close()
+
+
+def system_actor_name() -> str:
+    from saebom.core.actors import system_actor
+
+    return system_actor().audit_name
+
+
+def parse_json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def utc_iso(value: Any) -> str:
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def baseline_rows(batch_size: int = 5000) -> Iterator[Sequence[Any]]:
+    cursor = raw_connection().cursor()
+    cursor.execute(f"SELECT {', '.join(COLUMNS)} FROM core_auditevent ORDER BY seq")
+    while rows := cursor.fetchmany(batch_size):
+        yield from rows
+    cursor.close()
+
+
+def baseline_verify() -> int:
+    names = COLUMNS[:-1]
+    expected_seq, prev_hash, sha256 = 1, GENESIS_HASH, hashlib.sha256
+    for row in baseline_rows():
+        record = dict(zip(names, row, strict=False))
+        record["at"] = utc_iso(record["at"])
+        record["changed_fields"] = parse_json(record["changed_fields"])
+        record["detail"] = parse_json(record["detail"])
+        digest = row[-1]
+        if row[0] != expected_seq or row[12] != prev_hash:
+            raise SystemExit(f"baseline verify: broken link at {row[0]}")
+        if sha256(canonical(record)).hexdigest() != digest:
+            raise SystemExit(f"baseline verify: hash mismatch at {row[0]}")
+        expected_seq, prev_hash = expected_seq + 1, digest
+    return expected_seq - 1
+
+
+# --- Saebom's chain ---------------------------------------------------------------------------
+
+
+def saebom_append(events: Sequence[Event]) -> None:
+    from saebom.core.actors import system_actor
+    from saebom.core.audit import audit_record
+
+    actor = system_actor()
+    for event in events:
+        audit_record(
+            actor=actor,
+            action=event.action,
+            object_type=event.object_type,
+            object_id=event.object_id,
+            changed_fields=event.changed_fields,
+            detail=event.detail,
+        )
+
+
+def saebom_verify() -> int:
+    from saebom.core.audit import audit_verify
+
+    result = audit_verify()
+    if not result.ok:
+        raise SystemExit(f"audit_verify failed at {result.first_bad_seq}: {result.reason}")
+    return result.checked
+
+
+def statement_kinds() -> str:
+    """The SQL one steady-state ``audit_record`` sends (the head row already exists)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    saebom_append(make_events(1))
+    with CaptureQueriesContext(connection) as queries:
+        saebom_append(make_events(1))
+    return ", ".join(query["sql"].split(" ", 1)[0] for query in queries)
+
+
+# --- measuring --------------------------------------------------------------------------------
+
+
+@dataclass
+class Timing:
+    wall: float = 0.0
+    cpu: float = 0.0
+
+    def add(self, other: Timing) -> None:
+        self.wall += other.wall
+        self.cpu += other.cpu
+
+
+def timed(run: Callable[[], object]) -> Timing:
+    gc.collect()
+    wall, cpu = time.perf_counter(), time.process_time()
+    run()
+    return Timing(time.perf_counter() - wall, time.process_time() - cpu)
+
+
+def blocks(events: Sequence[Event], rounds: int) -> list[Sequence[Event]]:
+    size = -(-len(events) // rounds)
+    return [events[i : i + size] for i in range(0, len(events), size)]
+
+
+def measure_append(events: Sequence[Event], rounds: int) -> dict[str, Timing]:
+    """Both chains grow side by side in the table, in alternating blocks, so that load from
+    other processes and the table's growth fall on both alike. The baseline numbers its events
+    from BASELINE_SEQ_OFFSET; its rows are removed before verifying."""
+    warmup = events[: min(WARMUP_EVENTS, len(events))]
+    saebom_append(warmup)
+    BareChain(seq=BASELINE_SEQ_OFFSET).append(warmup)
+    clear_chain()
+    chain = BareChain(seq=BASELINE_SEQ_OFFSET)
+    totals = {"saebom": Timing(), "baseline": Timing()}
+    for block in blocks(events, rounds):
+        totals["saebom"].add(timed(lambda block=block: saebom_append(block)))
+        totals["baseline"].add(timed(lambda block=block: chain.append(block)))
+    remove_baseline_rows()
+    return totals
+
+
+def remove_baseline_rows() -> None:
+    """Scratch database only: PostgreSQL's append-only trigger is bypassed as a replica would."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        if vendor() == "postgresql":
+            cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute("DELETE FROM core_auditevent WHERE seq > %s", [BASELINE_SEQ_OFFSET])
+
+
+def measure_verify(count: int, repeats: int) -> dict[str, Timing]:
+    runs: dict[str, Callable[[], int]] = {"saebom": saebom_verify, "baseline": baseline_verify}
+    for path, run in runs.items():
+        if run() != count:
+            raise SystemExit(f"{path} verify did not check {count} events")
+    samples: dict[str, list[Timing]] = {"saebom": [], "baseline": []}
+    for _ in range(repeats):
+        for path, run in runs.items():
+            samples[path].append(timed(run))
+    return {path: median(timings) for path, timings in samples.items()}
+
+
+def median(timings: Sequence[Timing]) -> Timing:
+    return Timing(
+        statistics.median(t.wall for t in timings), statistics.median(t.cpu for t in timings)
+    )
+
+
+def cross_check_baseline_rows(events: Sequence[Event]) -> None:
+    """Saebom's audit_verify accepts a chain written by the baseline: both write the same rows."""
+    sample = events[: min(1000, len(events))]
+    chain = BareChain()
+    chain.append(sample)
+    write_head(chain.seq, chain.prev_hash)
+    if saebom_verify() != len(sample):
+        raise SystemExit("audit_verify did not accept the baseline's chain")
+    clear_chain()
+
+
+def print_rates(title: str, count: int, times: dict[str, Timing]) -> float:
+    for path in ("saebom", "baseline"):
+        timing = times[path]
+        print(
+            f"{title:<6} {path:<8} {count / timing.wall:>9,.0f} events/s   {timing.wall:6.2f} s"
+            f"   {timing.wall / count * 1e6:7.1f} µs/event, of which CPU {timing.cpu / count * 1e6:6.1f}"
+        )
+    return times["saebom"].wall / times["baseline"].wall
+
+
+def run_benchmark(count: int, rounds: int, repeats: int) -> None:
+    events = make_events(count)
+    cross_check_baseline_rows(events)
+    print(f"audit_chain on {vendor()}: {count:,} events; append in {rounds} alternating blocks,")
+    print(f"verify median of {repeats}; one audit_record sends: {statement_kinds()}")
+    clear_chain()
+    append = measure_append(events, rounds)
+    verify = measure_verify(count, repeats)
+    append_ratio = print_rates("append", count, append)
+    verify_ratio = print_rates("verify", count, verify)
+    print(f"RESULT audit_append ratio={append_ratio:.2f} target={TARGET_APPEND:.2f}")
+    print(f"RESULT audit_verify ratio={verify_ratio:.2f} target={TARGET_VERIFY:.2f}")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 10,000 events")
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating append blocks")
+    parser.add_argument("--repeats", type=int, default=5, help="timed verify passes (median)")
+    args = parser.parse_args(argv)
+    if args.scale <= 0 or args.repeats < 1 or args.rounds < 1:
+        parser.error("--scale must be positive, --rounds and --repeats at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    count = max(1, round(FULL_SCALE_EVENTS * args.scale))
+    with tempfile.TemporaryDirectory(prefix="saebom-bench-") as tmp:
+        url = database_url(args.database, Path(tmp))
+        try:
+            setup_django(Path(tmp), url)
+            run_benchmark(count, args.rounds, args.repeats)
+        finally:
+            teardown(args.database)
+
+
+if __name__ == "__main__":
+    main()

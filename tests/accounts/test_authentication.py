@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value, yield_hotp_counters_from_time
+from django.test import Client
+from django.urls import reverse
+
+from saebom.accounts.models import User
+from saebom.core.models import AuditEvent, Deployment
+from saebom.core.policy import Role
+from tests.factories import PASSWORD, activate_totp
+
+
+def current_code(secret: str) -> str:
+    counter = next(yield_hotp_counters_from_time())
+    return format_hotp_value(hotp_value(secret, counter))
+
+
+def password_login(client: Client, username: str, password: str = PASSWORD) -> object:
+    return client.post(reverse("account_login"), {"login": username, "password": password})
+
+
+def test_account_without_mfa_sees_no_record_until_it_sets_one_up(make_user: Callable[..., User]) -> None:
+    user = make_user(Role.CASEWORKER, with_totp=False)
+    client = Client()
+    password_login(client, user.username)
+    for url in (reverse("web:dashboard"), reverse("web:api_tokens"), reverse("web:users")):
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"] == reverse("mfa_activate_totp")
+    setup = client.get(reverse("mfa_activate_totp"))  # set-up confirms the password first
+    assert setup.status_code == 302 and setup["Location"].startswith(reverse("account_reauthenticate"))
+    client.post(setup["Location"], {"password": PASSWORD})
+    assert client.get(reverse("mfa_activate_totp")).status_code == 200
+
+
+def test_login_asks_for_totp_then_reaches_dashboard(make_user: Callable[..., User]) -> None:
+    user = make_user(Role.INTAKE_OFFICER, with_totp=False)
+    secret = activate_totp(user)
+    client = Client()
+    response = password_login(client, user.username)
+    assert response.status_code == 302 and response["Location"] == reverse("mfa_authenticate")
+    assert client.get(reverse("web:dashboard")).status_code == 302  # not signed in yet
+    response = client.post(reverse("mfa_authenticate"), {"code": "000000" if current_code(secret) != "000000" else "111111"})
+    assert response.status_code == 200  # wrong code: the form again
+    response = client.post(reverse("mfa_authenticate"), {"code": current_code(secret)})
+    assert response.status_code == 302
+    assert client.get(reverse("web:dashboard")).status_code == 200
+    assert AuditEvent.objects.filter(action="login", actor_id=user.pk).exists()
+
+
+def test_demo_account_is_exempt_only_in_a_demo_installation(make_user: Callable[..., User]) -> None:
+    user = make_user(Role.RESEARCHER, with_totp=False, mfa_exempt=True)
+    client = Client()
+    client.force_login(user)
+    assert client.get(reverse("web:dashboard")).status_code == 302
+    Deployment.objects.update_or_create(pk=1, defaults={"is_demo": True})
+    assert client.get(reverse("web:dashboard")).status_code == 200
+
+
+def test_totp_cannot_be_removed(make_user: Callable[..., User]) -> None:
+    user = make_user(Role.CASEWORKER)
+    client = Client()
+    client.force_login(user)
+    client.post(reverse("mfa_deactivate_totp"))
+    assert user.authenticator_set.filter(type="totp").exists()
+
+
+def test_totp_secret_is_encrypted_at_rest(make_user: Callable[..., User]) -> None:
+    user = make_user(Role.CASEWORKER, with_totp=False)
+    secret = activate_totp(user)
+    stored = user.authenticator_set.get(type="totp").data["secret"]
+    assert stored.startswith("v1:") and secret not in stored
+
+
+def test_lockout_after_repeated_failures(make_user: Callable[..., User]) -> None:
+    user = make_user(Role.DOCUMENTER)
+    client = Client()
+    for _ in range(5):
+        response = password_login(client, user.username, "wrong password!")
+    response = password_login(client, user.username)  # the right password, too late
+    assert response.status_code == 429
+    assert "Too many failed sign-ins" in response.content.decode() or "로그인" in response.content.decode()
+    assert AuditEvent.objects.filter(action="login_failed", object_id=str(user.pk)).count() >= 4
+    assert AuditEvent.objects.filter(action="lockout").exists()
+    assert not AuditEvent.objects.filter(action="login", actor_id=user.pk).exists()
+
+
+def test_lockout_is_per_account_not_global(make_user: Callable[..., User]) -> None:
+    victim, other = make_user(Role.DOCUMENTER), make_user(Role.DOCUMENTER, with_totp=False)
+    client = Client()
+    for _ in range(6):
+        password_login(client, victim.username, "wrong password!")
+    response = password_login(client, other.username)
+    assert response.status_code == 302
+
+
+def test_passwords_are_hashed_with_argon2(make_user: Callable[..., User]) -> None:
+    assert make_user().password.startswith("argon2")
+
+
+def test_sign_up_is_closed(client: Client, db: None) -> None:
+    response = client.post(reverse("account_signup"), {"username": "walkin", "password1": PASSWORD,
+                                                       "password2": PASSWORD})
+    assert not User.objects.filter(username="walkin").exists()
+    assert response.status_code == 200
+
+
+def test_sessions_expire_when_idle(settings: object) -> None:
+    from django.conf import settings as live
+
+    assert live.SESSION_SAVE_EVERY_REQUEST and live.SESSION_COOKIE_AGE == 30 * 60
+    assert live.SESSION_EXPIRE_AT_BROWSER_CLOSE
+
+
+@pytest.mark.parametrize("path", ["/", "/audit/", "/users/", "/account/tokens/"])
+def test_every_page_refuses_anonymous(client: Client, db: None, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from saebom.accounts.models import ApiToken, User
+from saebom.accounts.services import api_token_create, api_token_revoke
+from saebom.core.audit import audit_record
+from saebom.core.models import AuditEvent
+from saebom.core.policy import Role
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+
+
+@pytest.fixture
+def token_for(make_user: Callable[..., User]) -> Callable[..., str]:
+    def make(role: str = Role.CASEWORKER, **kwargs: object) -> str:
+        return api_token_create(actor=make_user(role, **kwargs), name="test").secret
+
+    return make
+
+
+def test_openapi_schema_is_served(client: Client, db: None) -> None:
+    schema = client.get("/api/v1/openapi.json").json()
+    assert schema["info"]["title"] == "Saebom API"
+    assert "/api/v1/me" in schema["paths"]
+
+
+def test_me_with_a_token(client: Client, token_for: Callable[..., str]) -> None:
+    body = client.get("/api/v1/me", **bearer(token_for(Role.DOCUMENTER))).json()
+    assert body["role"] == "documenter" and body["agency"]["code"] == "alpha"
+
+
+def test_token_is_stored_as_a_digest_only(make_user: Callable[..., User]) -> None:
+    issued = api_token_create(actor=make_user(), name="laptop")
+    stored = ApiToken.objects.get(pk=issued.token.pk)
+    assert issued.secret not in (stored.digest, stored.prefix) and len(stored.digest) == 64
+    assert AuditEvent.objects.filter(action="create", object_type="api_token").exists()
+
+
+@pytest.mark.parametrize("header", [{}, bearer("sb_not-a-real-token")])
+def test_missing_or_wrong_token_is_a_401_problem(client: Client, db: None, header: dict[str, str]) -> None:
+    response = client.get("/api/v1/me", **header)
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["status"] == 401
+
+
+def test_revoked_and_expired_tokens_stop_working(client: Client, make_user: Callable[..., User]) -> None:
+    user = make_user()
+    revoked, expired = api_token_create(actor=user, name="a"), api_token_create(actor=user, name="b")
+    api_token_revoke(actor=user, token_id=revoked.token.pk)
+    ApiToken.objects.filter(pk=expired.token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert client.get("/api/v1/me", **bearer(revoked.secret)).status_code == 401
+    assert client.get("/api/v1/me", **bearer(expired.secret)).status_code == 401
+
+
+def test_token_of_an_account_without_mfa_is_refused(client: Client, token_for: Callable[..., str]) -> None:
+    secret = token_for(Role.CASEWORKER, with_totp=False)
+    assert client.get("/api/v1/me", **bearer(secret)).status_code == 401
+
+
+def test_token_of_a_deactivated_account_is_refused(client: Client, make_user: Callable[..., User]) -> None:
+    user = make_user()
+    secret = api_token_create(actor=user, name="x").secret
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    assert client.get("/api/v1/me", **bearer(secret)).status_code == 401
+
+
+def test_cannot_revoke_someone_elses_token(client_for: Callable[..., Client], make_user: Callable[..., User]) -> None:
+    owner = make_user()
+    issued = api_token_create(actor=owner, name="mine")
+    response = client_for(Role.ADMIN).post(f"/account/tokens/{issued.token.pk}/revoke")
+    assert response.status_code == 404
+    assert ApiToken.objects.get(pk=issued.token.pk).revoked_at is None
+
+
+@pytest.mark.parametrize(("role", "status"), [(Role.AUDITOR, 200), (Role.ADMIN, 200), (Role.CASEWORKER, 403),
+                                              (Role.RESEARCHER, 403), (Role.STATISTICIAN, 403)])
+def test_audit_events_by_role(client: Client, token_for: Callable[..., str], role: str, status: int) -> None:
+    response = client.get("/api/v1/audit/events", **bearer(token_for(role)))
+    assert response.status_code == status
+    if status == 403:
+        assert response["Content-Type"] == "application/problem+json"
+
+
+def test_auditor_sees_only_own_agency_events(
+    client: Client, token_for: Callable[..., str], make_user: Callable[..., User], other_agency: object
+) -> None:
+    outsider = make_user(Role.CASEWORKER, agency=other_agency)
+    audit_record(actor=outsider, action="view_identifiers", object_type="person", object_id="P-XYZ")
+    events = client.get("/api/v1/audit/events?limit=1000", **bearer(token_for(Role.AUDITOR))).json()
+    assert events and all(event["agency_code"] == "alpha" for event in events)
+    assert not any(event["object_id"] == "P-XYZ" for event in events)
+
+
+def test_audit_verify_and_head(client: Client, token_for: Callable[..., str]) -> None:
+    secret = token_for(Role.AUDITOR)
+    verdict = client.post("/api/v1/audit/verify", **bearer(secret)).json()
+    head = client.get("/api/v1/audit/head", **bearer(secret)).json()
+    assert verdict["ok"] is True and verdict["checked"] == head["seq"] >= 1
