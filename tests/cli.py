@@ -9,7 +9,9 @@ import sys
 from django.db import connection
 
 
-def run_cli(*args: str, stdin: str = "", extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, stdin: str = "", extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """The CLI against the current SQLite test database (its data dir, and so its keys)."""
     env = {
         **os.environ,
@@ -18,7 +20,12 @@ def run_cli(*args: str, stdin: str = "", extra_env: dict[str, str] | None = None
         "LANG": "C.UTF-8",
         **(extra_env or {}),
     }
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [sys.executable, "-m", "saebom.cli", *args],
-        input=stdin, capture_output=True, text=True, env=env, check=False, timeout=120,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
     )

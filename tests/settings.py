@@ -12,9 +12,17 @@ from saebom.core.crypto import ensure_key_files
 _data_dir = Path(tempfile.mkdtemp(prefix="saebom-test-"))
 os.environ["SAEBOM_DATA_DIR"] = str(_data_dir)
 os.environ["SAEBOM_TESTING"] = "1"
-os.environ["DATABASE_URL"] = os.environ.get("SAEBOM_TEST_DATABASE_URL") or f"sqlite:///{_data_dir / 'db.sqlite3'}"
-for _name in ("SAEBOM_SECRET_KEY", "SAEBOM_SECRET_KEY_FILE", "SAEBOM_FIELD_KEYS", "SAEBOM_FIELD_KEYS_FILE",
-              "SAEBOM_DEBUG", "SAEBOM_ALLOWED_HOSTS"):
+os.environ["DATABASE_URL"] = (
+    os.environ.get("SAEBOM_TEST_DATABASE_URL") or f"sqlite:///{_data_dir / 'db.sqlite3'}"
+)
+for _name in (
+    "SAEBOM_SECRET_KEY",
+    "SAEBOM_SECRET_KEY_FILE",
+    "SAEBOM_FIELD_KEYS",
+    "SAEBOM_FIELD_KEYS_FILE",
+    "SAEBOM_DEBUG",
+    "SAEBOM_ALLOWED_HOSTS",
+):
     os.environ.pop(_name, None)
 os.environ["SAEBOM_SSL_REDIRECT"] = "0"  # the test client and the browser speak plain HTTP
 ensure_key_files(_data_dir)

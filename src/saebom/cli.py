@@ -36,7 +36,11 @@ SAEBOM_FIELD_KEYS(_FILE), SAEBOM_ALLOWED_HOSTS, SAEBOM_DEBUG; see docs/deploymen
 CREATES_KEYS = frozenset({"init", "demo"})
 
 # The demo is served over plain HTTP on the loopback address, so it cannot insist on TLS.
-DEMO_ENVIRONMENT = {"SAEBOM_SSL_REDIRECT": "0", "SAEBOM_SECURE_COOKIES": "0", "SAEBOM_HSTS_SECONDS": "0"}
+DEMO_ENVIRONMENT = {
+    "SAEBOM_SSL_REDIRECT": "0",
+    "SAEBOM_SECURE_COOKIES": "0",
+    "SAEBOM_HSTS_SECONDS": "0",
+}
 
 
 def _pop_as(argv: list[str]) -> tuple[str, list[str]]:

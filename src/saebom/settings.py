@@ -23,7 +23,7 @@ from saebom.config import (
     env_str,
     secret_key_path,
 )
-from saebom.core.crypto import load_keyring
+from saebom.core.crypto import load_keyring, require_private
 
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = data_dir()
@@ -37,7 +37,10 @@ def _secret_key() -> str:
     if key is None:
         path = secret_key_path(DATA_DIR)
         if not path.exists():
-            raise ConfigError(f"no secret key: set SAEBOM_SECRET_KEY(_FILE) or run `saebom init` ({path})")
+            raise ConfigError(
+                f"no secret key: set SAEBOM_SECRET_KEY(_FILE) or run `saebom init` ({path})"
+            )
+        require_private(path)
         key = path.read_text(encoding="utf-8").strip()
     if len(key) < 32:
         raise ConfigError("SAEBOM_SECRET_KEY must be at least 32 characters")
@@ -134,7 +137,9 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
         ),
     }
 elif _database["ENGINE"] != "django.db.backends.postgresql":
-    raise ConfigError(f"DATABASE_URL: only sqlite:// and postgres:// are supported, not {_database['ENGINE']}")
+    raise ConfigError(
+        f"DATABASE_URL: only sqlite:// and postgres:// are supported, not {_database['ENGINE']}"
+    )
 if TESTING and _database["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory: tests read its bytes (and its WAL) to prove identifiers are encrypted.
     _database["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
@@ -154,7 +159,10 @@ PASSWORD_HASHERS = [
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -168,7 +176,9 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_ADAPTER = "saebom.accounts.adapters.AccountAdapter"
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
-ACCOUNT_RATE_LIMITS: dict[str, str] | bool = False  # django-axes does the lockout
+# django-axes locks out password guessing per account and IP; allauth's limit also covers TOTP and
+# recovery codes, which axes does not see: 5 wrong codes per account in 15 minutes.
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/900s/key"}
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Saebom"
 MFA_ADAPTER = "saebom.accounts.adapters.MFAAdapter"
@@ -180,6 +190,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "web/locked_out.html"
 AXES_USERNAME_CALLABLE = "saebom.accounts.lockout.attempted_username"
 AXES_VERBOSE = False
+BEHIND_PROXY = env_bool("SAEBOM_BEHIND_PROXY", False)
+AXES_CLIENT_IP_CALLABLE = "saebom.core.context.client_ip"
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
 
 SESSION_COOKIE_AGE = env_int("SAEBOM_SESSION_IDLE_MINUTES", 30, minimum=1, maximum=24 * 60) * 60
@@ -203,7 +215,7 @@ SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
-if env_bool("SAEBOM_BEHIND_PROXY", False):
+if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"
 
@@ -239,6 +251,14 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = DEBUG or TESTING
+
+# Shared by every worker process: login and TOTP rate limits, used-code replay protection.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "saebom_cache",
+    }
+}
 
 # --- background tasks -------------------------------------------------------------------------
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}

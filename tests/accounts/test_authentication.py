@@ -3,7 +3,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value, yield_hotp_counters_from_time
+from allauth.mfa.totp.internal.auth import (
+    format_hotp_value,
+    hotp_value,
+    yield_hotp_counters_from_time,
+)
 from django.test import Client
 from django.urls import reverse
 
@@ -22,7 +26,9 @@ def password_login(client: Client, username: str, password: str = PASSWORD) -> o
     return client.post(reverse("account_login"), {"login": username, "password": password})
 
 
-def test_account_without_mfa_sees_no_record_until_it_sets_one_up(make_user: Callable[..., User]) -> None:
+def test_account_without_mfa_sees_no_record_until_it_sets_one_up(
+    make_user: Callable[..., User],
+) -> None:
     user = make_user(Role.CASEWORKER, with_totp=False)
     client = Client()
     password_login(client, user.username)
@@ -30,7 +36,9 @@ def test_account_without_mfa_sees_no_record_until_it_sets_one_up(make_user: Call
         response = client.get(url)
         assert response.status_code == 302 and response["Location"] == reverse("mfa_activate_totp")
     setup = client.get(reverse("mfa_activate_totp"))  # set-up confirms the password first
-    assert setup.status_code == 302 and setup["Location"].startswith(reverse("account_reauthenticate"))
+    assert setup.status_code == 302 and setup["Location"].startswith(
+        reverse("account_reauthenticate")
+    )
     client.post(setup["Location"], {"password": PASSWORD})
     assert client.get(reverse("mfa_activate_totp")).status_code == 200
 
@@ -42,7 +50,10 @@ def test_login_asks_for_totp_then_reaches_dashboard(make_user: Callable[..., Use
     response = password_login(client, user.username)
     assert response.status_code == 302 and response["Location"] == reverse("mfa_authenticate")
     assert client.get(reverse("web:dashboard")).status_code == 302  # not signed in yet
-    response = client.post(reverse("mfa_authenticate"), {"code": "000000" if current_code(secret) != "000000" else "111111"})
+    response = client.post(
+        reverse("mfa_authenticate"),
+        {"code": "000000" if current_code(secret) != "000000" else "111111"},
+    )
     assert response.status_code == 200  # wrong code: the form again
     response = client.post(reverse("mfa_authenticate"), {"code": current_code(secret)})
     assert response.status_code == 302
@@ -79,9 +90,11 @@ def test_lockout_after_repeated_failures(make_user: Callable[..., User]) -> None
     client = Client()
     for _ in range(5):
         response = password_login(client, user.username, "wrong password!")
+    assert response.status_code == 429  # the fifth failure locks the account
+    assert "로그인 실패가 너무 많습니다" in response.content.decode()
     response = password_login(client, user.username)  # the right password, too late
-    assert response.status_code == 429
-    assert "Too many failed sign-ins" in response.content.decode() or "로그인" in response.content.decode()
+    assert response.status_code in (200, 429)
+    assert client.get(reverse("web:dashboard")).status_code == 302
     assert AuditEvent.objects.filter(action="login_failed", object_id=str(user.pk)).count() >= 4
     assert AuditEvent.objects.filter(action="lockout").exists()
     assert not AuditEvent.objects.filter(action="login", actor_id=user.pk).exists()
@@ -101,8 +114,10 @@ def test_passwords_are_hashed_with_argon2(make_user: Callable[..., User]) -> Non
 
 
 def test_sign_up_is_closed(client: Client, db: None) -> None:
-    response = client.post(reverse("account_signup"), {"username": "walkin", "password1": PASSWORD,
-                                                       "password2": PASSWORD})
+    response = client.post(
+        reverse("account_signup"),
+        {"username": "walkin", "password1": PASSWORD, "password2": PASSWORD},
+    )
     assert not User.objects.filter(username="walkin").exists()
     assert response.status_code == 200
 
@@ -118,3 +133,37 @@ def test_sessions_expire_when_idle(settings: object) -> None:
 def test_every_page_refuses_anonymous(client: Client, db: None, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_wrong_totp_codes_are_limited_and_audited(make_user: Callable[..., User]) -> None:
+    user = make_user(Role.CASEWORKER, with_totp=False)
+    secret = activate_totp(user)
+    client = Client()
+    password_login(client, user.username)
+    wrong = "111111" if current_code(secret) != "111111" else "222222"
+    for _ in range(5):
+        client.post(reverse("mfa_authenticate"), {"code": wrong})
+    response = client.post(reverse("mfa_authenticate"), {"code": current_code(secret)})
+    assert response.status_code == 200  # refused: too many attempts, even with the right code
+    assert client.get(reverse("web:dashboard")).status_code == 302
+    assert AuditEvent.objects.filter(action="mfa_failed", object_id=str(user.pk)).count() == 5
+
+
+def test_failed_login_never_records_the_typed_name(db: None, client: Client) -> None:
+    password_login(client, "my secret password typed in the wrong box", "x")
+    event = AuditEvent.objects.get(action="login_failed")
+    assert "secret" not in str(event.detail) and event.detail == {"account": "unknown"}
+
+
+def test_client_address_behind_a_proxy_is_the_last_forwarded_hop(settings: object) -> None:
+    from django.test import RequestFactory
+
+    from saebom.core.context import client_ip
+
+    request = RequestFactory().get(
+        "/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.9"
+    )
+    settings.BEHIND_PROXY = False  # type: ignore[attr-defined]
+    assert client_ip(request) == "10.0.0.1"
+    settings.BEHIND_PROXY = True  # type: ignore[attr-defined]
+    assert client_ip(request) == "203.0.113.9"

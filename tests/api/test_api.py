@@ -45,35 +45,50 @@ def test_token_is_stored_as_a_digest_only(make_user: Callable[..., User]) -> Non
 
 
 @pytest.mark.parametrize("header", [{}, bearer("sb_not-a-real-token")])
-def test_missing_or_wrong_token_is_a_401_problem(client: Client, db: None, header: dict[str, str]) -> None:
+def test_missing_or_wrong_token_is_a_401_problem(
+    client: Client, db: None, header: dict[str, str]
+) -> None:
     response = client.get("/api/v1/me", **header)
     assert response.status_code == 401
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["status"] == 401
 
 
-def test_revoked_and_expired_tokens_stop_working(client: Client, make_user: Callable[..., User]) -> None:
+def test_revoked_and_expired_tokens_stop_working(
+    client: Client, make_user: Callable[..., User]
+) -> None:
     user = make_user()
-    revoked, expired = api_token_create(actor=user, name="a"), api_token_create(actor=user, name="b")
+    revoked, expired = (
+        api_token_create(actor=user, name="a"),
+        api_token_create(actor=user, name="b"),
+    )
     api_token_revoke(actor=user, token_id=revoked.token.pk)
-    ApiToken.objects.filter(pk=expired.token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    ApiToken.objects.filter(pk=expired.token.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
     assert client.get("/api/v1/me", **bearer(revoked.secret)).status_code == 401
     assert client.get("/api/v1/me", **bearer(expired.secret)).status_code == 401
 
 
-def test_token_of_an_account_without_mfa_is_refused(client: Client, token_for: Callable[..., str]) -> None:
+def test_token_of_an_account_without_mfa_is_refused(
+    client: Client, token_for: Callable[..., str]
+) -> None:
     secret = token_for(Role.CASEWORKER, with_totp=False)
     assert client.get("/api/v1/me", **bearer(secret)).status_code == 401
 
 
-def test_token_of_a_deactivated_account_is_refused(client: Client, make_user: Callable[..., User]) -> None:
+def test_token_of_a_deactivated_account_is_refused(
+    client: Client, make_user: Callable[..., User]
+) -> None:
     user = make_user()
     secret = api_token_create(actor=user, name="x").secret
     User.objects.filter(pk=user.pk).update(is_active=False)
     assert client.get("/api/v1/me", **bearer(secret)).status_code == 401
 
 
-def test_cannot_revoke_someone_elses_token(client_for: Callable[..., Client], make_user: Callable[..., User]) -> None:
+def test_cannot_revoke_someone_elses_token(
+    client_for: Callable[..., Client], make_user: Callable[..., User]
+) -> None:
     owner = make_user()
     issued = api_token_create(actor=owner, name="mine")
     response = client_for(Role.ADMIN).post(f"/account/tokens/{issued.token.pk}/revoke")
@@ -81,9 +96,19 @@ def test_cannot_revoke_someone_elses_token(client_for: Callable[..., Client], ma
     assert ApiToken.objects.get(pk=issued.token.pk).revoked_at is None
 
 
-@pytest.mark.parametrize(("role", "status"), [(Role.AUDITOR, 200), (Role.ADMIN, 200), (Role.CASEWORKER, 403),
-                                              (Role.RESEARCHER, 403), (Role.STATISTICIAN, 403)])
-def test_audit_events_by_role(client: Client, token_for: Callable[..., str], role: str, status: int) -> None:
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [
+        (Role.AUDITOR, 200),
+        (Role.ADMIN, 200),
+        (Role.CASEWORKER, 403),
+        (Role.RESEARCHER, 403),
+        (Role.STATISTICIAN, 403),
+    ],
+)
+def test_audit_events_by_role(
+    client: Client, token_for: Callable[..., str], role: str, status: int
+) -> None:
     response = client.get("/api/v1/audit/events", **bearer(token_for(role)))
     assert response.status_code == status
     if status == 403:
@@ -91,7 +116,10 @@ def test_audit_events_by_role(client: Client, token_for: Callable[..., str], rol
 
 
 def test_auditor_sees_only_own_agency_events(
-    client: Client, token_for: Callable[..., str], make_user: Callable[..., User], other_agency: object
+    client: Client,
+    token_for: Callable[..., str],
+    make_user: Callable[..., User],
+    other_agency: object,
 ) -> None:
     outsider = make_user(Role.CASEWORKER, agency=other_agency)
     audit_record(actor=outsider, action="view_identifiers", object_type="person", object_id="P-XYZ")
@@ -105,3 +133,25 @@ def test_audit_verify_and_head(client: Client, token_for: Callable[..., str]) ->
     verdict = client.post("/api/v1/audit/verify", **bearer(secret)).json()
     head = client.get("/api/v1/audit/head", **bearer(secret)).json()
     assert verdict["ok"] is True and verdict["checked"] == head["seq"] >= 1
+
+
+def test_refusals_are_audited(client: Client, token_for: Callable[..., str]) -> None:
+    client.get("/api/v1/audit/events", **bearer(token_for(Role.RESEARCHER)))
+    event = AuditEvent.objects.get(action="permission_denied")
+    assert event.object_id == "/api/v1/audit/events"
+
+
+def test_operator_agency_auditor_sees_installation_events(
+    client: Client, make_user: Callable[..., User]
+) -> None:
+    from saebom.accounts.services import agency_ensure_default
+    from saebom.core.actors import system_actor
+
+    operator = agency_ensure_default(actor=system_actor())
+    audit_record(actor=system_actor(), action="keys_rotate", agency_code="")
+    auditor = api_token_create(actor=make_user(Role.AUDITOR, agency=operator), name="t").secret
+    outsider = api_token_create(actor=make_user(Role.AUDITOR), name="t").secret
+    seen = {e["action"] for e in client.get("/api/v1/audit/events", **bearer(auditor)).json()}
+    assert "keys_rotate" in seen
+    seen = {e["action"] for e in client.get("/api/v1/audit/events", **bearer(outsider)).json()}
+    assert "keys_rotate" not in seen

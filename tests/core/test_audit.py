@@ -11,8 +11,14 @@ from tests.cli import run_cli
 
 def record_events(count: int) -> None:
     for n in range(count):
-        audit_record(actor=system_actor(), action="create", object_type="thing", object_id=n,
-                     changed_fields=["name", "born"], detail={"n": n})
+        audit_record(
+            actor=system_actor(),
+            action="create",
+            object_type="thing",
+            object_id=n,
+            changed_fields=["name", "born"],
+            detail={"n": n},
+        )
 
 
 def drop_guard() -> None:
@@ -42,8 +48,13 @@ def test_chain_links_each_event_to_the_previous() -> None:
 
 @pytest.mark.django_db
 def test_actor_and_request_facts_recorded_without_values() -> None:
-    event = audit_record(actor=system_actor(), action="view_identifiers", object_type="person",
-                         object_id="P-7K3M9Q", changed_fields=["name_ko"])
+    event = audit_record(
+        actor=system_actor(),
+        action="view_identifiers",
+        object_type="person",
+        object_id="P-7K3M9Q",
+        changed_fields=["name_ko"],
+    )
     assert event.actor_name.startswith("system:") and event.actor_id is None
     assert event.changed_fields == ["name_ko"]
     assert event.user_agent == "saebom-cli"
@@ -114,7 +125,8 @@ def test_inserted_row_is_detected() -> None:
     execute("UPDATE core_auditevent SET seq = seq + 10 WHERE seq >= 3")
     last = AuditEvent.objects.get(seq=2)
     execute(
-        "INSERT INTO core_auditevent (seq, at, actor_name, agency_code, action, object_type, object_id,"
+        "INSERT INTO core_auditevent (seq, at, actor_name, agency_code, action, object_type,"
+        " object_id,"
         " changed_fields, detail, ip, user_agent, prev_hash, hash) VALUES"
         " (3, %s, 'mallory', '', 'login', '', '', '[]', '{}', '', '', %s, %s)",
         [last.at, last.hash, "f" * 64],
@@ -128,7 +140,9 @@ def test_sequence_numbers_are_unique() -> None:
     record_events(1)
     first = AuditEvent.objects.get(seq=1)
     with pytest.raises(IntegrityError), transaction.atomic():
-        AuditEvent.objects.create(seq=1, at=first.at, actor_name="x", action="x", prev_hash="0", hash="1")
+        AuditEvent.objects.create(
+            seq=1, at=first.at, actor_name="x", action="x", prev_hash="0", hash="1"
+        )
 
 
 @pytest.mark.django_db(transaction=True)

@@ -15,11 +15,21 @@ from tests.cli import run_cli
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def fresh_cli(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def fresh_cli(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """The CLI on a brand-new data directory, as a new user runs it."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SAEBOM_", "DATABASE_URL", "DJANGO_"))}
-    return subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "saebom.cli", *args], capture_output=True, text=True, check=False, timeout=300,
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SAEBOM_", "DATABASE_URL", "DJANGO_"))
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "saebom.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
         env={**clean, "SAEBOM_DATA_DIR": str(data_dir), **(env or {})},
     )
 
@@ -37,7 +47,9 @@ def test_help_lists_the_commands() -> None:
         assert command in proc.stdout
 
 
-@pytest.mark.parametrize("command", ["init", "serve", "demo", "createuser", "worker", "audit", "keys"])
+@pytest.mark.parametrize(
+    "command", ["init", "serve", "demo", "createuser", "worker", "audit", "keys"]
+)
 def test_every_command_has_help(command: str) -> None:
     proc = run_cli(command, "--help")
     assert proc.returncode == 0 and "usage:" in proc.stdout
@@ -61,18 +73,37 @@ def test_commands_before_init_fail_with_one_line(tmp_path: Path) -> None:
     assert proc.stderr.count("\n") == 1 and "saebom init" in proc.stderr
 
 
-@pytest.mark.parametrize(("name", "value"), [("SAEBOM_DEBUG", "maybe"), ("SAEBOM_SESSION_IDLE_MINUTES", "soon"),
-                                             ("DATABASE_URL", "mysql://x/y"), ("SAEBOM_LANGUAGE", "fr")])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SAEBOM_DEBUG", "maybe"),
+        ("SAEBOM_SESSION_IDLE_MINUTES", "soon"),
+        ("DATABASE_URL", "mysql://x/y"),
+        ("SAEBOM_LANGUAGE", "fr"),
+    ],
+)
 def test_bad_configuration_fails_loudly(tmp_path: Path, name: str, value: str) -> None:
     proc = fresh_cli(tmp_path, "init", env={name: value})
     assert proc.returncode == 2
-    assert "configuration error" in proc.stderr and name in proc.stderr and "Traceback" not in proc.stderr
+    assert (
+        "configuration error" in proc.stderr
+        and name in proc.stderr
+        and "Traceback" not in proc.stderr
+    )
 
 
 def test_createuser_with_password_on_stdin() -> None:
     assert run_cli("init").returncode == 0
-    proc = run_cli("createuser", "kim", "--role", "caseworker", "--agency", "default",
-                   "--password-stdin", stdin="a long passphrase 42\n")
+    proc = run_cli(
+        "createuser",
+        "kim",
+        "--role",
+        "caseworker",
+        "--agency",
+        "default",
+        "--password-stdin",
+        stdin="a long passphrase 42\n",
+    )
     assert proc.returncode == 0, proc.stderr
     user = User.objects.get(username="kim")
     assert user.role == "caseworker" and user.check_password("a long passphrase 42")
@@ -114,10 +145,20 @@ def test_audit_head_prints_seq_and_hash() -> None:
 def test_demo_without_serving_prints_one_login_per_role(tmp_path: Path) -> None:
     proc = fresh_cli(tmp_path / "demo", "demo", "--no-serve", "--seed", "7")
     assert proc.returncode == 0, proc.stderr
-    for role in ("admin", "intake_officer", "caseworker", "documenter", "researcher", "statistician", "auditor"):
+    for role in (
+        "admin",
+        "intake_officer",
+        "caseworker",
+        "documenter",
+        "researcher",
+        "statistician",
+        "auditor",
+    ):
         assert f"demo_{role}" in proc.stdout
     assert "synthetic" in proc.stdout
-    again = fresh_cli(tmp_path / "demo", "demo", "--no-serve")  # re-run: new passwords, same accounts
+    again = fresh_cli(
+        tmp_path / "demo", "demo", "--no-serve"
+    )  # re-run: new passwords, same accounts
     assert again.returncode == 0, again.stderr
     assert fresh_cli(tmp_path / "demo", "audit", "verify").returncode == 0
 
@@ -129,3 +170,11 @@ def test_demo_refuses_a_real_installation(tmp_path: Path) -> None:
     assert create.returncode == 0, create.stderr
     proc = fresh_cli(data, "demo", "--no-serve")
     assert proc.returncode == 1 and "real installation" in proc.stderr
+
+
+def test_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    assert fresh_cli(data, "init").returncode == 0
+    (data / "field_keys.json").chmod(0o644)
+    proc = fresh_cli(data, "audit", "head")
+    assert proc.returncode == 2 and "chmod 600" in proc.stderr

@@ -29,7 +29,9 @@ def stored_key_ids() -> set[str]:
 
 def make_samples(count: int) -> None:
     for n in range(count):
-        Sample.objects.create(name=f"이름 {n}", born=datetime.date(1980, 1, 1 + n % 28), birth_year=1980)
+        Sample.objects.create(
+            name=f"이름 {n}", born=datetime.date(1980, 1, 1 + n % 28), birth_year=1980
+        )
 
 
 class Interrupted(Exception):
@@ -74,7 +76,9 @@ def test_new_key_can_be_forced() -> None:
     make_samples(2)
     first = keys_rotate(actor=system_actor())
     second = keys_rotate(actor=system_actor(), force_new_key=True)
-    assert second.added_key and second.key_id != first.key_id and stored_key_ids() == {second.key_id}
+    assert (
+        second.added_key and second.key_id != first.key_id and stored_key_ids() == {second.key_id}
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -88,3 +92,9 @@ def test_cli_rotation_reports_its_work() -> None:
     status = run_cli("keys", "status").stdout
     assert "sample_app_sample.name\t3" in status
     assert sorted(s.name for s in Sample.objects.all()) == ["이름 0", "이름 1", "이름 2"]
+
+
+def test_status_counts_second_factor_secrets(make_user: Callable[..., User]) -> None:
+    make_user()
+    counts = keys_status()[keyring().active_id]
+    assert counts["mfa_authenticator.secret"] == 1

@@ -19,7 +19,9 @@ def test_every_action_has_a_policy_entry() -> None:
 
 @pytest.mark.parametrize("action", list(Action))
 @pytest.mark.parametrize("role", list(Role))
-def test_scope_comes_from_the_table(make_user: Callable[..., User], action: Action, role: Role) -> None:
+def test_scope_comes_from_the_table(
+    make_user: Callable[..., User], action: Action, role: Role
+) -> None:
     user = make_user(role, with_totp=False)
     expected = POLICY[action].get(role, Scope.NONE)
     assert policy.scope_of(user, action) is expected
@@ -37,7 +39,9 @@ def test_system_operator_reaches_everything() -> None:
     assert all(policy.scope_of(system_actor(), action) is Scope.ALL for action in Action)
 
 
-def test_agency_scope_hides_other_agencies(make_user: Callable[..., User], other_agency: object) -> None:
+def test_agency_scope_hides_other_agencies(
+    make_user: Callable[..., User], other_agency: object
+) -> None:
     admin = make_user(Role.ADMIN, with_totp=False)
     stranger = make_user(Role.CASEWORKER, agency=other_agency, with_totp=False)
     assert stranger not in users_visible_to(admin)
@@ -46,7 +50,9 @@ def test_agency_scope_hides_other_agencies(make_user: Callable[..., User], other
         policy.get_visible(admin, Action.USER_MANAGE, User.objects.all(), pk=stranger.pk)
 
 
-def test_missing_and_hidden_give_the_same_answer(make_user: Callable[..., User], other_agency: object) -> None:
+def test_missing_and_hidden_give_the_same_answer(
+    make_user: Callable[..., User], other_agency: object
+) -> None:
     admin = make_user(Role.ADMIN, with_totp=False)
     stranger = make_user(Role.CASEWORKER, agency=other_agency, with_totp=False)
     with pytest.raises(NotFound) as hidden:
@@ -61,4 +67,6 @@ def test_own_scope_reaches_only_own_objects(make_user: Callable[..., User]) -> N
     token = api_token_create(actor=alice, name="a").token
     visible = policy.scoped(bob, Action.TOKEN_MANAGE, ApiToken.objects.all(), owner_field="user")
     assert token not in visible
-    assert token in policy.scoped(alice, Action.TOKEN_MANAGE, ApiToken.objects.all(), owner_field="user")
+    assert token in policy.scoped(
+        alice, Action.TOKEN_MANAGE, ApiToken.objects.all(), owner_field="user"
+    )

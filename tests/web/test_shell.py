@@ -45,7 +45,11 @@ def test_csp_has_nonces_and_no_unsafe_inline(client_for: Callable[..., Client]) 
     response = client_for(Role.AUDITOR).get(reverse("web:dashboard"))
     policy = response["Content-Security-Policy"]
     assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
-    assert "'nonce-" in policy and "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert (
+        "'nonce-" in policy
+        and "default-src 'self'" in policy
+        and "frame-ancestors 'none'" in policy
+    )
     nonce = policy.split("'nonce-")[1].split("'")[0]
     assert f'nonce="{nonce}"' in response.content.decode()  # the htmx script carries it
 
@@ -57,7 +61,9 @@ def test_security_headers(client: Client, db: None) -> None:
     assert response["Referrer-Policy"] == "same-origin"
 
 
-def test_demo_banner_only_in_demo_installations(client_for: Callable[..., Client], db: None) -> None:
+def test_demo_banner_only_in_demo_installations(
+    client_for: Callable[..., Client], db: None
+) -> None:
     client = client_for(Role.CASEWORKER)
     assert "synthetic" not in client.get(reverse("web:dashboard")).content.decode()
     Deployment.objects.update_or_create(pk=1, defaults={"is_demo": True})
@@ -69,11 +75,15 @@ def test_healthz_is_public(client: Client, db: None) -> None:
     assert client.get("/healthz").content == b"ok"
 
 
-def test_admin_creates_account_in_own_agency(client_for: Callable[..., Client], make_user: Callable[..., User]) -> None:
+def test_admin_creates_account_in_own_agency(
+    client_for: Callable[..., Client], make_user: Callable[..., User]
+) -> None:
     admin = make_user(Role.ADMIN)
     client = client_for(user=admin)
-    response = client.post(reverse("web:users"), {"username": "newbie", "role": "documenter",
-                                                    "password": "a long passphrase 42"})
+    response = client.post(
+        reverse("web:users"),
+        {"username": "newbie", "role": "documenter", "password": "a long passphrase 42"},
+    )
     assert response.status_code == 302
     created = User.objects.get(username="newbie")
     assert created.agency == admin.agency and created.role == "documenter"
@@ -82,8 +92,9 @@ def test_admin_creates_account_in_own_agency(client_for: Callable[..., Client], 
 def test_weak_password_is_refused_next_to_the_field(client_for: Callable[..., Client]) -> None:
     client = client_for(Role.ADMIN)
     client.post(reverse("set_language"), {"language": "en", "next": "/"})
-    response = client.post(reverse("web:users"), {"username": "weak", "role": "documenter",
-                                                    "password": "123456789012"})
+    response = client.post(
+        reverse("web:users"), {"username": "weak", "role": "documenter", "password": "123456789012"}
+    )
     assert response.status_code == 200
     assert "entirely numeric" in response.content.decode()
     assert not User.objects.filter(username="weak").exists()
@@ -91,7 +102,8 @@ def test_weak_password_is_refused_next_to_the_field(client_for: Callable[..., Cl
 
 def test_non_admin_cannot_create_accounts(client_for: Callable[..., Client]) -> None:
     response = client_for(Role.AUDITOR).post(
-        reverse("web:users"), {"username": "sneaky", "role": "admin", "password": "a long passphrase 42"}
+        reverse("web:users"),
+        {"username": "sneaky", "role": "admin", "password": "a long passphrase 42"},
     )
     assert response.status_code == 403
     assert not User.objects.filter(username="sneaky").exists()

@@ -1,4 +1,4 @@
-"""allauth adapters: no self sign-up, TOTP secrets under our key ring, MFA that cannot be removed."""
+"""allauth adapters: no self sign-up, TOTP secrets under our key ring, MFA that stays on."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ class RequireMFAMiddleware:
         if (
             user.is_authenticated
             and not request.path.startswith(OPEN_PREFIXES)
-            and not mfa_satisfied(user)  # type: ignore[arg-type]
+            and not mfa_satisfied(user)
         ):
             return redirect("mfa_activate_totp")
         return self.get_response(request)

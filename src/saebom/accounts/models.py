@@ -32,12 +32,14 @@ class Agency(models.Model):
 
 
 class User(AbstractUser):
-    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="users", verbose_name=_("agency"))
+    agency = models.ForeignKey(
+        Agency, on_delete=models.PROTECT, related_name="users", verbose_name=_("agency")
+    )
     role = models.CharField(_("role"), max_length=32, choices=Role.choices)
     # Honoured only while the installation is a demo (core.Deployment.is_demo).
     mfa_exempt = models.BooleanField(default=False, editable=False)
 
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS = []
 
     class Meta:
         verbose_name = _("user")

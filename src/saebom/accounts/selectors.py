@@ -15,7 +15,9 @@ from saebom.core.policy import Action
 
 
 def users_visible_to(actor: Actor) -> QuerySet[User]:
-    return policy.scoped(actor, Action.USER_VIEW, User.objects.select_related("agency")).order_by("username")
+    return policy.scoped(actor, Action.USER_VIEW, User.objects.select_related("agency")).order_by(
+        "username"
+    )
 
 
 def api_tokens_of(actor: User) -> QuerySet[ApiToken]:
@@ -38,9 +40,12 @@ def mfa_satisfied(user: User) -> bool:
 
 
 def user_for_api_token(secret: str) -> User | None:
-    token = ApiToken.objects.usable().select_related("user", "user__agency").filter(
-        digest=token_digest(secret)
-    ).first()
+    token = (
+        ApiToken.objects.usable()
+        .select_related("user", "user__agency")
+        .filter(digest=token_digest(secret))
+        .first()
+    )
     if token is None or not mfa_satisfied(token.user):
         return None
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())

@@ -17,11 +17,11 @@ from saebom.accounts.models import Agency, ApiToken, User
 from saebom.core import policy
 from saebom.core.actors import Actor, SystemActor
 from saebom.core.audit import audit_record
-from saebom.core.exceptions import NotFound, SaebomError
+from saebom.core.exceptions import NotFound, PermissionDenied, SaebomError
 from saebom.core.policy import Action, Role, Scope
 
-DEFAULT_AGENCY_CODE = "default"
-TOKEN_PREFIX = "sb_"
+DEFAULT_AGENCY_CODE = policy.OPERATOR_AGENCY_CODE
+TOKEN_PREFIX = "sb_"  # noqa: S105 (a visible marker, not a secret)
 
 
 def agency_ensure_default(*, actor: Actor) -> Agency:
@@ -31,21 +31,30 @@ def agency_ensure_default(*, actor: Actor) -> Agency:
             defaults={"name_ko": "기본 기관", "name_en": "Default agency"},
         )
         if created:
-            audit_record(actor=actor, action="create", object_type="agency", object_id=agency.code,
-                         agency_code=agency.code, changed_fields=["code", "name_ko", "name_en"])
+            _audit_agency_created(actor, agency)
     return agency
 
 
 def agency_create(*, actor: Actor, code: str, name_ko: str, name_en: str) -> Agency:
     if not isinstance(actor, SystemActor):
-        raise policy.PermissionDenied("agencies are created by the system operator")
+        raise PermissionDenied("agencies are created by the system operator")
     agency = Agency(code=code, name_ko=name_ko, name_en=name_en)
     _full_clean(agency)
     with transaction.atomic():
         agency.save()
-        audit_record(actor=actor, action="create", object_type="agency", object_id=agency.code,
-                     agency_code=agency.code, changed_fields=["code", "name_ko", "name_en"])
+        _audit_agency_created(actor, agency)
     return agency
+
+
+def _audit_agency_created(actor: Actor, agency: Agency) -> None:
+    audit_record(
+        actor=actor,
+        action="create",
+        object_type="agency",
+        object_id=agency.code,
+        agency_code=agency.code,
+        changed_fields=["code", "name_ko", "name_en"],
+    )
 
 
 def user_create(
@@ -59,7 +68,9 @@ def user_create(
 ) -> User:
     """Create a staff account. Admins create accounts in their own agency only."""
     if role not in Role.values:
-        raise SaebomError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}", field="role")
+        raise SaebomError(
+            f"unknown role {role!r}; choose one of {', '.join(Role.values)}", field="role"
+        )
     agency = _agency_for_new_user(actor, agency_code)
     user = User(username=username, role=role, agency=agency, mfa_exempt=mfa_exempt)
     if password is None:
@@ -70,8 +81,14 @@ def user_create(
     _full_clean(user, exclude=["password"])
     with transaction.atomic():
         user.save()
-        audit_record(actor=actor, action="create", object_type="user", object_id=user.pk,
-                     agency_code=agency.code, changed_fields=["username", "role", "agency", "password"])
+        audit_record(
+            actor=actor,
+            action="create",
+            object_type="user",
+            object_id=user.pk,
+            agency_code=agency.code,
+            changed_fields=["username", "role", "agency", "password"],
+        )
     return user
 
 
@@ -81,8 +98,14 @@ def user_set_password(*, actor: Actor, user: User, password: str) -> None:
     user.set_password(password)
     with transaction.atomic():
         user.save(update_fields=["password"])
-        audit_record(actor=actor, action="update", object_type="user", object_id=user.pk,
-                     agency_code=user.agency.code, changed_fields=["password"])
+        audit_record(
+            actor=actor,
+            action="update",
+            object_type="user",
+            object_id=user.pk,
+            agency_code=user.agency.code,
+            changed_fields=["password"],
+        )
 
 
 def user_deactivate(*, actor: Actor, user: User) -> None:
@@ -91,8 +114,14 @@ def user_deactivate(*, actor: Actor, user: User) -> None:
         user.is_active = False
         user.save(update_fields=["is_active"])
         user.api_tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
-        audit_record(actor=actor, action="update", object_type="user", object_id=user.pk,
-                     agency_code=user.agency.code, changed_fields=["is_active"])
+        audit_record(
+            actor=actor,
+            action="update",
+            object_type="user",
+            object_id=user.pk,
+            agency_code=user.agency.code,
+            changed_fields=["is_active"],
+        )
 
 
 def _agency_for_new_user(actor: Actor, agency_code: str) -> Agency:
@@ -127,6 +156,7 @@ def _full_clean(instance: Agency | User, exclude: list[str] | None = None) -> No
 
 # --- API tokens --------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class IssuedToken:
     token: ApiToken
@@ -146,20 +176,34 @@ def api_token_create(*, actor: User, name: str, days: int | None = None) -> Issu
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with transaction.atomic():
         token = ApiToken.objects.create(
-            user=actor, name=name, prefix=secret[:10], digest=token_digest(secret),
+            user=actor,
+            name=name,
+            prefix=secret[:10],
+            digest=token_digest(secret),
             expires_at=timezone.now() + timedelta(days=days),
         )
-        audit_record(actor=actor, action="create", object_type="api_token", object_id=token.pk,
-                     changed_fields=["name", "expires_at"])
+        audit_record(
+            actor=actor,
+            action="create",
+            object_type="api_token",
+            object_id=token.pk,
+            changed_fields=["name", "expires_at"],
+        )
     return IssuedToken(token=token, secret=secret)
 
 
 def api_token_revoke(*, actor: User, token_id: int) -> ApiToken:
-    token = policy.get_visible(actor, Action.TOKEN_MANAGE, ApiToken.objects.all(),
-                               owner_field="user", pk=token_id)
+    token = policy.get_visible(
+        actor, Action.TOKEN_MANAGE, ApiToken.objects.all(), owner_field="user", pk=token_id
+    )
     with transaction.atomic():
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        audit_record(actor=actor, action="update", object_type="api_token", object_id=token.pk,
-                     changed_fields=["revoked_at"])
+        audit_record(
+            actor=actor,
+            action="update",
+            object_type="api_token",
+            object_id=token.pk,
+            changed_fields=["revoked_at"],
+        )
     return token

@@ -1,9 +1,10 @@
-"""Logins, failed logins and lockouts enter the audit chain."""
+"""Logins, failed logins and second-factor codes, and lockouts enter the audit chain."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from allauth.mfa.signals import authentication_failed as mfa_authentication_failed
 from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db import transaction
@@ -22,21 +23,28 @@ def audit_login(sender: Any, request: HttpRequest, user: User, **kwargs: Any) ->
 
 
 @receiver(user_login_failed)
-def audit_login_failed(sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None,
-                       **kwargs: Any) -> None:
-    username = str(credentials.get("username") or credentials.get("login") or "")[:150]
-    _audit_anonymous("login_failed", username)
+def audit_login_failed(
+    sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
+) -> None:
+    _audit_attempt("login_failed", credentials.get("username") or credentials.get("login"))
 
 
 @receiver(user_locked_out)
-def audit_locked_out(sender: Any, request: HttpRequest, username: str | None = None,
-                     **kwargs: Any) -> None:
-    _audit_anonymous("lockout", str(username or "")[:150])
+def audit_locked_out(
+    sender: Any, request: HttpRequest, username: str | None = None, **kwargs: Any
+) -> None:
+    _audit_attempt("lockout", username)
 
 
-def _audit_anonymous(action: str, username: str) -> None:
-    """The attempted name is recorded: an auditor needs to see which account was attacked."""
-    user = User.objects.select_related("agency").filter(username=username).first()
+@receiver(mfa_authentication_failed)
+def audit_mfa_failed(sender: Any, request: HttpRequest, user: User, **kwargs: Any) -> None:
+    _audit_attempt("mfa_failed", user.get_username())
+
+
+def _audit_attempt(action: str, username: object) -> None:
+    """Record which account was attacked — never the typed name itself, which may be a
+    password typed into the wrong box; an unknown name is recorded only as unknown."""
+    user = User.objects.select_related("agency").filter(username=str(username or "")).first()
     with transaction.atomic():
         audit_record(
             actor=AnonymousActor(),
@@ -44,5 +52,5 @@ def _audit_anonymous(action: str, username: str) -> None:
             object_type="user",
             object_id=user.pk if user else "",
             agency_code=user.agency.code if user else "",
-            detail={"username": username},
+            detail={} if user else {"account": "unknown"},
         )

@@ -14,8 +14,8 @@ from saebom.accounts.models import Agency, User
 from saebom.accounts.selectors import user_for_api_token
 from saebom.core import policy
 from saebom.core import selectors as core_selectors
-from saebom.core.audit import audit_head, audit_verify
-from saebom.core.exceptions import SaebomError
+from saebom.core.audit import audit_head, audit_permission_denied, audit_verify
+from saebom.core.exceptions import PermissionDenied, SaebomError
 from saebom.core.policy import Action
 
 
@@ -49,6 +49,8 @@ def problem(request: HttpRequest, status: int, title: str, detail: Any = None) -
 
 @api.exception_handler(SaebomError)
 def domain_error(request: HttpRequest, exc: SaebomError) -> HttpResponse:
+    if isinstance(exc, PermissionDenied) and getattr(request, "auth", None) is not None:
+        audit_permission_denied(actor=request.auth, what=request.path)  # type: ignore[attr-defined]
     detail: dict[str, Any] = {"message": exc.message}
     if exc.field:
         detail["field"] = exc.field
@@ -107,7 +109,7 @@ class AuditVerifyOut(Schema):
 
 
 def _actor(request: HttpRequest) -> User:
-    return request.auth  # type: ignore[attr-defined,no-any-return]
+    return request.auth  # type: ignore[attr-defined]
 
 
 @api.get("/me", response=MeOut, tags=["accounts"])
@@ -119,15 +121,21 @@ def me(request: HttpRequest) -> User:
 
 @api.get("/agencies", response=list[AgencyOut], tags=["accounts"])
 def agencies(request: HttpRequest) -> Any:
-    return policy.scoped(_actor(request), Action.AGENCY_VIEW, Agency.objects.all(), agency_field="pk")
+    return policy.scoped(
+        _actor(request), Action.AGENCY_VIEW, Agency.objects.all(), agency_field="pk"
+    )
 
 
 @api.get("/audit/events", response=list[AuditEventOut], tags=["audit"])
-def audit_events(request: HttpRequest, action: str = "", after_seq: int = 0, limit: int = 100) -> Any:
+def audit_events(
+    request: HttpRequest, action: str = "", after_seq: int = 0, limit: int = 100
+) -> Any:
     actor = _actor(request)
     policy.require(actor, Action.AUDIT_VIEW)
     limit = max(1, min(limit, 1000))
-    events = core_selectors.audit_events_filtered(core_selectors.audit_events_visible_to(actor), action=action)
+    events = core_selectors.audit_events_filtered(
+        core_selectors.audit_events_visible_to(actor), action=action
+    )
     return events.filter(seq__gt=after_seq).order_by("seq")[:limit]
 
 
@@ -142,5 +150,9 @@ def head(request: HttpRequest) -> dict[str, Any]:
 def verify(request: HttpRequest) -> dict[str, Any]:
     policy.require(_actor(request), Action.AUDIT_VERIFY)
     result = audit_verify()
-    return {"ok": result.ok, "checked": result.checked, "first_bad_seq": result.first_bad_seq,
-            "reason": result.reason}
+    return {
+        "ok": result.ok,
+        "checked": result.checked,
+        "first_bad_seq": result.first_bad_seq,
+        "reason": result.reason,
+    }

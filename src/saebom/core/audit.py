@@ -92,6 +92,14 @@ def audit_record(
     return event
 
 
+def audit_permission_denied(*, actor: AuditActor, what: str) -> None:
+    """A refused action (not a hidden object: those answer 404 and are not recorded)."""
+    with transaction.atomic():
+        audit_record(
+            actor=actor, action="permission_denied", object_type="route", object_id=what[:64]
+        )
+
+
 def _locked_head() -> AuditHead:
     head = AuditHead.objects.select_for_update().filter(pk=1).first()
     if head is None:
@@ -132,7 +140,9 @@ def audit_verify(
     for row in _events_in_order(batch_size):
         problem = _link_problem(row, expected_seq, prev_hash)
         if problem:
-            return VerifyResult(checked, expected_seq if row["seq"] > expected_seq else row["seq"], problem)
+            return VerifyResult(
+                checked, expected_seq if row["seq"] > expected_seq else row["seq"], problem
+            )
         checked += 1
         expected_seq, prev_hash = row["seq"] + 1, row["hash"]
         if progress and checked % batch_size == 0:
@@ -144,7 +154,9 @@ def audit_verify(
 
 def _link_problem(row: Mapping[str, Any], expected_seq: int, prev_hash: str) -> str:
     if row["seq"] != expected_seq:
-        return f"expected sequence {expected_seq}, found {row['seq']} (a row was removed or inserted)"
+        return (
+            f"expected sequence {expected_seq}, found {row['seq']} (a row was removed or inserted)"
+        )
     if row["prev_hash"] != prev_hash:
         return "previous-hash link does not match (a row was removed, inserted or reordered)"
     if event_hash(row) != row["hash"]:
@@ -158,12 +170,16 @@ def _check_tail(
     head_seq, head_hash = audit_head()
     if (head_seq, head_hash) != (last_seq, last_hash):
         return VerifyResult(
-            checked, min(head_seq, last_seq) + 1, f"chain ends at {last_seq} but the head row says {head_seq}"
+            checked,
+            min(head_seq, last_seq) + 1,
+            f"chain ends at {last_seq} but the head row says {head_seq}",
         )
     if expect_head is not None:
         seq, digest = expect_head
         if seq > last_seq:
-            return VerifyResult(checked, last_seq + 1, f"published head {seq} is past the chain's end {last_seq}")
+            return VerifyResult(
+                checked, last_seq + 1, f"published head {seq} is past the chain's end {last_seq}"
+            )
         found = AuditEvent.objects.filter(seq=seq).values_list("hash", flat=True).first()
         if found != digest:
             return VerifyResult(checked, seq, f"event {seq} does not match the published head hash")

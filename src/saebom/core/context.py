@@ -1,4 +1,4 @@
-"""Request facts that audit events record (IP address, user agent), without passing requests down."""
+"""Request facts that audit events record (IP address, user agent), without passing requests."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import contextvars
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 
@@ -16,7 +17,8 @@ class RequestMeta:
 
 
 _meta: contextvars.ContextVar[RequestMeta] = contextvars.ContextVar(
-    "saebom_request_meta", default=RequestMeta(user_agent="saebom-cli")
+    "saebom_request_meta",
+    default=RequestMeta(user_agent="saebom-cli"),  # noqa: B039 (frozen, so immutable)
 )
 
 
@@ -24,9 +26,23 @@ def current_request_meta() -> RequestMeta:
     return _meta.get()
 
 
+def client_ip(request: HttpRequest) -> str:
+    """The client's address, for the audit log and the login lockout alike.
+
+    Behind the one trusted reverse proxy (SAEBOM_BEHIND_PROXY=1) every request comes from the
+    proxy, so the client is the last address the proxy appended to X-Forwarded-For; addresses
+    before it were sent by the client and cannot be trusted.
+    """
+    if settings.BEHIND_PROXY:
+        forwarded = str(request.META.get("HTTP_X_FORWARDED_FOR", ""))
+        if forwarded.strip():
+            return forwarded.split(",")[-1].strip()[:45]
+    return str(request.META.get("REMOTE_ADDR", ""))[:45]
+
+
 def meta_from_request(request: HttpRequest) -> RequestMeta:
     return RequestMeta(
-        ip=str(request.META.get("REMOTE_ADDR", ""))[:45],
+        ip=client_ip(request),
         user_agent=str(request.META.get("HTTP_USER_AGENT", ""))[:300],
     )
 

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from saebom.config import ConfigError, env_secret, field_keys_path
 
-TOKEN_VERSION = "v1"
+TOKEN_VERSION = "v1"  # noqa: S105 (a format tag, not a secret)
 NONCE_BYTES = 12
 KEY_BYTES = 32
 
@@ -58,7 +58,9 @@ class KeyRing:
             raise ConfigError(f"field key ring: active key {self.active_id!r} is not in the ring")
         for key_id, key in self.keys.items():
             if len(key) != KEY_BYTES or not key_id.isalnum():
-                raise ConfigError(f"field key ring: key {key_id!r} must be 32 bytes, id letters and digits")
+                raise ConfigError(
+                    f"field key ring: key {key_id!r} must be 32 bytes, id letters and digits"
+                )
         if len(self.index_key) != KEY_BYTES:
             raise ConfigError("field key ring: index_key must be 32 bytes")
 
@@ -80,7 +82,9 @@ class KeyRing:
                 index_key=_unb64(data["index_key"], "index_key"),
             )
         except (json.JSONDecodeError, KeyError, AttributeError, TypeError) as exc:
-            raise ConfigError(f"field key ring is not valid ({type(exc).__name__}: {exc})") from None
+            raise ConfigError(
+                f"field key ring is not valid ({type(exc).__name__}: {exc})"
+            ) from None
 
     def to_json(self) -> str:
         return json.dumps(
@@ -151,8 +155,18 @@ def load_keyring(directory: Path, environ: Mapping[str, str] = os.environ) -> Ke
                 f"no field key ring: set SAEBOM_FIELD_KEYS(_FILE) or run `saebom init` "
                 f"to create {path}"
             )
+        require_private(path)
         text = path.read_text(encoding="utf-8")
     return KeyRing.from_json(text)
+
+
+def require_private(path: Path) -> None:
+    """Refuse a key file that other OS users can read: fix the mode rather than run exposed."""
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ConfigError(
+            f"{path} is readable by other users (mode {mode:o}); run chmod 600 {path}"
+        )
 
 
 def writable_keyring_path(directory: Path, environ: Mapping[str, str] = os.environ) -> Path:

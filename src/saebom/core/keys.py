@@ -19,8 +19,14 @@ from saebom.accounts.adapters import TOTP_SECRET_AAD
 from saebom.config import data_dir
 from saebom.core.actors import Actor
 from saebom.core.audit import audit_record
-from saebom.core.crypto import key_id_of, write_secret_file, writable_keyring_path
-from saebom.core.fields import EncryptedTextField, decrypt_token, encrypted_fields, keyring, reload_keyring
+from saebom.core.crypto import key_id_of, writable_keyring_path, write_secret_file
+from saebom.core.fields import (
+    EncryptedTextField,
+    decrypt_token,
+    encrypted_fields,
+    keyring,
+    reload_keyring,
+)
 
 AUTHENTICATOR_SECRET_KEYS = ("secret", "seed")
 
@@ -52,7 +58,8 @@ def _stale(fields: list[EncryptedTextField], key_id: str) -> Q:
 
 def _stale_authenticators(key_id: str) -> list[Authenticator]:
     return [
-        a for a in Authenticator.objects.all()
+        a
+        for a in Authenticator.objects.all()
         if any(k in a.data and key_id_of(a.data[k]) != key_id for k in AUTHENTICATOR_SECRET_KEYS)
     ]
 
@@ -72,6 +79,11 @@ def keys_status() -> dict[str, dict[str, int]]:
                 n = model._base_manager.filter(**{f"{f.name}__encrypted_with": key_id}).count()
                 if n:
                     counts.setdefault(key_id, {})[f"{model._meta.db_table}.{f.column}"] = n
+    for authenticator in Authenticator.objects.all():
+        for name in AUTHENTICATOR_SECRET_KEYS:
+            if name in authenticator.data:
+                table = counts.setdefault(key_id_of(authenticator.data[name]), {})
+                table[f"mfa_authenticator.{name}"] = table.get(f"mfa_authenticator.{name}", 0) + 1
     return counts
 
 
@@ -88,9 +100,7 @@ def keys_rotate(
         ring = ring.with_new_active_key()
         write_secret_file(writable_keyring_path(data_dir(), os.environ), ring.to_json())
         ring = reload_keyring()
-        with transaction.atomic():
-            audit_record(actor=actor, action="keys_rotate", object_type="key_ring",
-                         object_id=ring.active_id, agency_code="", detail={"step": "key_added"})
+        _audit_rotation(actor, ring.active_id, {"step": "key_added"})
     result = RotationResult(key_id=ring.active_id, added_key=added)
     total, done = values_pending(ring.active_id), [0]
 
@@ -106,23 +116,41 @@ def keys_rotate(
     count = _re_encrypt_authenticators(ring.active_id)
     if count:
         result.re_encrypted["mfa_authenticator"] = count
-    with transaction.atomic():
-        audit_record(actor=actor, action="keys_rotate", object_type="key_ring", object_id=ring.active_id,
-                     agency_code="", detail={"step": "re_encrypted", "values": result.total})
+    _audit_rotation(actor, ring.active_id, {"step": "re_encrypted", "values": result.total})
     return result
 
 
+def _audit_rotation(actor: Actor, key_id: str, detail: dict[str, object]) -> None:
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="keys_rotate",
+            object_type="key_ring",
+            object_id=key_id,
+            agency_code="",
+            detail=detail,
+        )
+
+
 def _re_encrypt_model(
-    model: type[models.Model], fields: list[EncryptedTextField], key_id: str, batch_size: int,
+    model: type[models.Model],
+    fields: list[EncryptedTextField],
+    key_id: str,
+    batch_size: int,
     on_batch: Callable[[int], None],
 ) -> int:
     manager, names, done = model._base_manager, [f.name for f in fields], 0
     while True:
         with transaction.atomic():
-            pks = list(manager.filter(_stale(fields, key_id)).order_by("pk").values_list("pk", flat=True)[:batch_size])
+            pks = list(
+                manager.filter(_stale(fields, key_id))
+                .order_by("pk")
+                .values_list("pk", flat=True)[:batch_size]
+            )
             if not pks:
                 return done
-            rows = list(manager.filter(pk__in=pks).only("pk", *names))
+            # Locked, so an edit committed meanwhile is not overwritten with the older value.
+            rows = list(manager.select_for_update().filter(pk__in=pks).only("pk", *names))
             manager.bulk_update(rows, names)  # loading decrypted them; saving encrypts under key_id
         done += len(rows)
         on_batch(len(rows))
@@ -130,8 +158,9 @@ def _re_encrypt_model(
 
 def _re_encrypt_authenticators(key_id: str) -> int:
     stale = _stale_authenticators(key_id)
-    for authenticator in stale:
+    for stale_one in stale:
         with transaction.atomic():
+            authenticator = Authenticator.objects.select_for_update().get(pk=stale_one.pk)
             for name in AUTHENTICATOR_SECRET_KEYS:
                 if name in authenticator.data:
                     plain = decrypt_token(authenticator.data[name], TOTP_SECRET_AAD)

@@ -12,12 +12,15 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from saebom.core.actors import Actor, SystemActor
 from saebom.core.exceptions import NotFound, PermissionDenied
+
+OPERATOR_AGENCY_CODE = "default"  # the agency that runs the installation (`saebom init`)
 
 
 class Role(models.TextChoices):
@@ -47,7 +50,7 @@ class Action(enum.StrEnum):
     AUDIT_VERIFY = "audit.verify"
     USER_VIEW = "user.view"
     USER_MANAGE = "user.manage"
-    TOKEN_MANAGE = "token.manage"  # one's own API tokens
+    TOKEN_MANAGE = "token.manage"  # noqa: S105 (one's own API tokens)
     PROFILE_VIEW = "profile.view"  # one's own account
 
 
@@ -129,7 +132,7 @@ def get_visible(
     visible = scoped(actor, action, queryset, agency_field=agency_field, owner_field=owner_field)
     try:
         return visible.get(**lookup)
-    except (queryset.model.DoesNotExist, ValueError):
+    except (ObjectDoesNotExist, ValueError):
         raise NotFound(str(_("Not found."))) from None
 
 

@@ -15,12 +15,14 @@ from saebom.core.models import Deployment
 def installation_init(*, actor: Actor, verbosity: int = 1) -> Deployment:
     """Create or migrate the database, then the default agency and the deployment row."""
     call_command("migrate", interactive=False, verbosity=verbosity)
+    call_command("createcachetable", verbosity=verbosity)
     agency_ensure_default(actor=actor)
     with transaction.atomic():
         deployment, created = Deployment.objects.get_or_create(pk=1)
         if created:
-            audit_record(actor=actor, action="create", object_type="deployment", object_id=1,
-                         agency_code="")
+            audit_record(
+                actor=actor, action="create", object_type="deployment", object_id=1, agency_code=""
+            )
     return deployment
 
 
@@ -38,6 +40,12 @@ def installation_mark_demo(*, actor: Actor, seed: int) -> Deployment:
         deployment.is_demo = True
         deployment.demo_seed = seed
         deployment.save(update_fields=["is_demo", "demo_seed"])
-        audit_record(actor=actor, action="update", object_type="deployment", object_id=1,
-                     agency_code="", changed_fields=["is_demo", "demo_seed"])
+        audit_record(
+            actor=actor,
+            action="update",
+            object_type="deployment",
+            object_id=1,
+            agency_code="",
+            changed_fields=["is_demo", "demo_seed"],
+        )
     return deployment

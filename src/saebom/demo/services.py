@@ -34,8 +34,14 @@ def demo_accounts_ensure(*, actor: Actor) -> list[DemoLogin]:
         with transaction.atomic():
             user = User.objects.filter(username=username).first()
             if user is None:
-                user_create(actor=actor, username=username, role=role.value, agency_code=DEFAULT_AGENCY_CODE,
-                            password=password, mfa_exempt=True)
+                user_create(
+                    actor=actor,
+                    username=username,
+                    role=role.value,
+                    agency_code=DEFAULT_AGENCY_CODE,
+                    password=password,
+                    mfa_exempt=True,
+                )
             else:
                 user_set_password(actor=actor, user=user, password=password)
         logins.append(DemoLogin(username=username, role=role.value, password=password))

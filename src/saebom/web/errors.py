@@ -7,6 +7,7 @@ from collections.abc import Callable
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 
+from saebom.core.audit import audit_permission_denied
 from saebom.core.exceptions import NotFound, PermissionDenied, SaebomError
 
 
@@ -21,7 +22,11 @@ class DomainErrorMiddleware:
         if isinstance(exception, NotFound):
             raise Http404(exception.message)
         if isinstance(exception, PermissionDenied):
+            if request.user.is_authenticated:
+                audit_permission_denied(actor=request.user, what=request.path)
             raise DjangoPermissionDenied(exception.message)
         if isinstance(exception, SaebomError):
-            return HttpResponse(exception.message, status=exception.status, content_type="text/plain")
+            return HttpResponse(
+                exception.message, status=exception.status, content_type="text/plain"
+            )
         return None

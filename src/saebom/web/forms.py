@@ -24,7 +24,9 @@ class AuditFilterForm(forms.Form):
     action = forms.ChoiceField(label=_("Action"), choices=AUDIT_ACTIONS, required=False)
     actor = forms.CharField(label=_("Actor"), max_length=150, required=False)
     object_type = forms.CharField(label=_("Object type"), max_length=64, required=False)
-    since = forms.DateField(label=_("Since"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    since = forms.DateField(
+        label=_("Since"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
 
 
 class ApiTokenForm(forms.Form):
@@ -35,6 +37,10 @@ class UserCreateForm(forms.Form):
     username = forms.CharField(label=_("User name"), max_length=150)
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
     password = forms.CharField(
-        label=_("Initial password"), widget=forms.PasswordInput, min_length=12,
-        help_text=_("At least 12 characters. The person sets up two-factor authentication at first sign-in."),
+        label=_("Initial password"),
+        widget=forms.PasswordInput,
+        min_length=12,
+        help_text=_(
+            "At least 12 characters. The person sets up two-factor authentication at first sign-in."
+        ),
     )

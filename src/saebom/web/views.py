@@ -33,13 +33,17 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context = {
         "role_label": Role(user.role).label,
         "has_totp": account_selectors.has_totp(user),
-        "token_count": account_selectors.api_tokens_of(user).filter(revoked_at__isnull=True).count(),
+        "token_count": account_selectors.api_tokens_of(user)
+        .filter(revoked_at__isnull=True)
+        .count(),
     }
     if policy.allows(user, Action.AUDIT_VIEW):
         context["recent_events"] = core_selectors.audit_events_visible_to(user)[:5]
         context["audit_head"] = audit_head()
     if policy.allows(user, Action.USER_VIEW):
-        context["user_count"] = account_selectors.users_visible_to(user).filter(is_active=True).count()
+        context["user_count"] = (
+            account_selectors.users_visible_to(user).filter(is_active=True).count()
+        )
     return render(request, "web/dashboard.html", context)
 
 
@@ -74,7 +78,9 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
         else:
             form = ApiTokenForm()
     tokens = account_selectors.api_tokens_of(user)
-    return render(request, "web/api_tokens.html", {"form": form, "tokens": tokens, "issued": issued})
+    return render(
+        request, "web/api_tokens.html", {"form": form, "tokens": tokens, "issued": issued}
+    )
 
 
 @require_POST
@@ -100,18 +106,28 @@ def users(request: HttpRequest) -> HttpResponse:
             except SaebomError as exc:
                 form.add_error(exc.field or None, exc.message)
             else:
-                messages.success(request, _("Account %(name)s was created. It must set up two-factor "
-                                            "authentication at first sign-in.") % {"name": created.username})
+                messages.success(
+                    request,
+                    _(
+                        "Account %(name)s was created. It must set up two-factor "
+                        "authentication at first sign-in."
+                    )
+                    % {"name": created.username},
+                )
                 return redirect("web:users")
     people = account_selectors.users_visible_to(actor)
-    return render(request, "web/users.html", {"people": people, "form": form, "may_manage": may_manage})
+    return render(
+        request, "web/users.html", {"people": people, "form": form, "may_manage": may_manage}
+    )
 
 
 @require_POST
 @policy.route(Action.USER_MANAGE)
 def user_deactivate_view(request: HttpRequest, user_id: int) -> HttpResponse:
     actor: User = request.user  # type: ignore[assignment]
-    target = policy.get_visible(actor, Action.USER_MANAGE, User.objects.select_related("agency"), pk=user_id)
+    target = policy.get_visible(
+        actor, Action.USER_MANAGE, User.objects.select_related("agency"), pk=user_id
+    )
     account_services.user_deactivate(actor=actor, user=target)
     messages.success(request, _("Account %(name)s was deactivated.") % {"name": target.username})
     return redirect("web:users")

@@ -44,7 +44,12 @@ class SaebomCommand(BaseCommand):
     def progress(self, description: str, total: int | None) -> Iterator[Progress]:
         """A progress bar on stderr; silent when stderr is not a terminal (CI, pipes)."""
         console = Console(stderr=True)
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        )
         with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
             bar.add_task(description, total=total)
             yield bar

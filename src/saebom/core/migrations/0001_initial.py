@@ -4,53 +4,79 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.PositiveBigIntegerField(unique=True, verbose_name='sequence')),
-                ('at', models.DateTimeField(verbose_name='time')),
-                ('actor_id', models.BigIntegerField(blank=True, null=True, verbose_name='actor id')),
-                ('actor_name', models.CharField(max_length=200, verbose_name='actor')),
-                ('agency_code', models.CharField(blank=True, db_index=True, max_length=64, verbose_name='agency')),
-                ('action', models.CharField(db_index=True, max_length=64, verbose_name='action')),
-                ('object_type', models.CharField(blank=True, max_length=64, verbose_name='object type')),
-                ('object_id', models.CharField(blank=True, max_length=64, verbose_name='object id')),
-                ('changed_fields', models.JSONField(default=list, verbose_name='changed fields')),
-                ('detail', models.JSONField(default=dict, verbose_name='detail')),
-                ('ip', models.CharField(blank=True, max_length=45, verbose_name='IP address')),
-                ('user_agent', models.CharField(blank=True, max_length=300, verbose_name='user agent')),
-                ('prev_hash', models.CharField(max_length=64)),
-                ('hash', models.CharField(max_length=64, unique=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("seq", models.PositiveBigIntegerField(unique=True, verbose_name="sequence")),
+                ("at", models.DateTimeField(verbose_name="time")),
+                (
+                    "actor_id",
+                    models.BigIntegerField(blank=True, null=True, verbose_name="actor id"),
+                ),
+                ("actor_name", models.CharField(max_length=200, verbose_name="actor")),
+                (
+                    "agency_code",
+                    models.CharField(
+                        blank=True, db_index=True, max_length=64, verbose_name="agency"
+                    ),
+                ),
+                ("action", models.CharField(db_index=True, max_length=64, verbose_name="action")),
+                (
+                    "object_type",
+                    models.CharField(blank=True, max_length=64, verbose_name="object type"),
+                ),
+                (
+                    "object_id",
+                    models.CharField(blank=True, max_length=64, verbose_name="object id"),
+                ),
+                ("changed_fields", models.JSONField(default=list, verbose_name="changed fields")),
+                ("detail", models.JSONField(default=dict, verbose_name="detail")),
+                ("ip", models.CharField(blank=True, max_length=45, verbose_name="IP address")),
+                (
+                    "user_agent",
+                    models.CharField(blank=True, max_length=300, verbose_name="user agent"),
+                ),
+                ("prev_hash", models.CharField(max_length=64)),
+                ("hash", models.CharField(max_length=64, unique=True)),
             ],
             options={
-                'verbose_name': 'audit event',
-                'verbose_name_plural': 'audit events',
-                'ordering': ['-seq'],
+                "verbose_name": "audit event",
+                "verbose_name_plural": "audit events",
+                "ordering": ["-seq"],
             },
         ),
         migrations.CreateModel(
-            name='AuditHead',
+            name="AuditHead",
             fields=[
-                ('id', models.PositiveSmallIntegerField(default=1, primary_key=True, serialize=False)),
-                ('seq', models.PositiveBigIntegerField(default=0)),
-                ('hash', models.CharField(max_length=64)),
+                (
+                    "id",
+                    models.PositiveSmallIntegerField(default=1, primary_key=True, serialize=False),
+                ),
+                ("seq", models.PositiveBigIntegerField(default=0)),
+                ("hash", models.CharField(max_length=64)),
             ],
         ),
         migrations.CreateModel(
-            name='Deployment',
+            name="Deployment",
             fields=[
-                ('id', models.PositiveSmallIntegerField(default=1, primary_key=True, serialize=False)),
-                ('is_demo', models.BooleanField(default=False)),
-                ('demo_seed', models.IntegerField(blank=True, null=True)),
-                ('initialised_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.PositiveSmallIntegerField(default=1, primary_key=True, serialize=False),
+                ),
+                ("is_demo", models.BooleanField(default=False)),
+                ("demo_seed", models.IntegerField(blank=True, null=True)),
+                ("initialised_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
     ]

@@ -16,9 +16,14 @@ class Command(SaebomCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("username")
         parser.add_argument("--role", required=True, choices=Role.values)
-        parser.add_argument("--agency", default=DEFAULT_AGENCY_CODE, help="agency code (default: default)")
-        parser.add_argument("--password-stdin", action="store_true",
-                            help="read the initial password from standard input")
+        parser.add_argument(
+            "--agency", default=DEFAULT_AGENCY_CODE, help="agency code (default: default)"
+        )
+        parser.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read the initial password from standard input",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         password = None
@@ -26,6 +31,11 @@ class Command(SaebomCommand):
             password = sys.stdin.readline().rstrip("\n")
             if not password:
                 raise SaebomError("--password-stdin: no password on standard input")
-        user = user_create(actor=self.actor(), username=options["username"], role=options["role"],
-                           agency_code=options["agency"], password=password)
+        user = user_create(
+            actor=self.actor(),
+            username=options["username"],
+            role=options["role"],
+            agency_code=options["agency"],
+            password=password,
+        )
         self.stdout.write(f"created {user.username} ({user.role}, {user.agency.code})")

@@ -25,9 +25,15 @@ class Command(SaebomCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         sub = parser.add_subparsers(dest="subcommand", required=True, metavar="{verify,head}")
-        verify = sub.add_parser("verify", help="recompute every hash; exit 1 naming the first bad event")
-        verify.add_argument("--expect-head", type=published_head, metavar="SEQ:HASH",
-                            help="also check the chain against a head published earlier")
+        verify = sub.add_parser(
+            "verify", help="recompute every hash; exit 1 naming the first bad event"
+        )
+        verify.add_argument(
+            "--expect-head",
+            type=published_head,
+            metavar="SEQ:HASH",
+            help="also check the chain against a head published earlier",
+        )
         head = sub.add_parser("head", help="print the last sequence number and hash")
         head.add_argument("--json", action="store_true", help="print JSON")
 
@@ -41,8 +47,10 @@ class Command(SaebomCommand):
                 self.stdout.write(f"{seq}:{digest}")
             return
         with self.progress("Verifying audit chain", AuditEvent.objects.count()) as bar:
-            result = audit_verify(expect_head=options["expect_head"],
-                                  progress=lambda n: bar.update(bar.task_ids[0], completed=n))
+            result = audit_verify(
+                expect_head=options["expect_head"],
+                progress=lambda n: bar.update(bar.task_ids[0], completed=n),
+            )
         if not result.ok:
             raise CommandError(
                 f"audit chain broken at event {result.first_bad_seq}: {result.reason} "

@@ -3,8 +3,8 @@ from __future__ import annotations
 from argparse import ArgumentParser
 from typing import Any
 
-from saebom.core.exceptions import PermissionDenied
 from saebom.core.actors import SystemActor
+from saebom.core.exceptions import PermissionDenied
 from saebom.core.keys import keys_rotate, keys_status
 from saebom.core.management.base import SaebomCommand
 
@@ -20,8 +20,11 @@ class Command(SaebomCommand):
             "(a re-run resumes an unfinished rotation)",
         )
         rotate.add_argument("--batch-size", type=int, default=500, help="rows per transaction")
-        rotate.add_argument("--new-key", action="store_true",
-                            help="add another key even if an earlier rotation is unfinished")
+        rotate.add_argument(
+            "--new-key",
+            action="store_true",
+            help="add another key even if an earlier rotation is unfinished",
+        )
         sub.add_parser("status", help="count stored values per key id")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -34,8 +37,12 @@ class Command(SaebomCommand):
             return
         with self.progress("Re-encrypting", None) as bar:
             result = keys_rotate(
-                actor=self.actor(), force_new_key=options["new_key"], batch_size=options["batch_size"],
-                progress=lambda done, total: bar.update(bar.task_ids[0], completed=done, total=total),
+                actor=self.actor(),
+                force_new_key=options["new_key"],
+                batch_size=options["batch_size"],
+                progress=lambda done, total: bar.update(
+                    bar.task_ids[0], completed=done, total=total
+                ),
             )
         verb = "added key" if result.added_key else "resumed rotation to key"
         self.stdout.write(f"{verb} {result.key_id}; re-encrypted {result.total} values")

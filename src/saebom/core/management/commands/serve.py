@@ -10,7 +10,7 @@ from gunicorn.app.base import BaseApplication
 from saebom.core.management.base import SaebomCommand
 
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
+class _Gunicorn(BaseApplication):
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
         super().__init__()
@@ -35,11 +35,14 @@ class Command(SaebomCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         call_command("collectstatic", interactive=False, verbosity=0)
         self.stdout.write(f"Saebom listening on http://{options['host']}:{options['port']}/")
-        _Gunicorn({
-            "bind": f"{options['host']}:{options['port']}",
-            "workers": options["workers"],
-            "threads": options["threads"],
-            "accesslog": "-",
-            "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss',  # no query strings: they may hold search terms
-            "timeout": 60,
-        }).run()
+        _Gunicorn(
+            {
+                "bind": f"{options['host']}:{options['port']}",
+                "workers": options["workers"],
+                "threads": options["threads"],
+                "accesslog": "-",
+                # Paths only: query strings may hold search terms such as names.
+                "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss',
+                "timeout": 60,
+            }
+        ).run()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 from argparse import ArgumentParser
 from typing import Any
 
@@ -13,7 +14,9 @@ from saebom.demo.services import demo_load
 
 
 class Command(SaebomCommand):
-    help = "Initialise a demo installation with synthetic data and one account per role, then serve."
+    help = (
+        "Initialise a demo installation with synthetic data and one account per role, then serve."
+    )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--no-serve", action="store_true", help="load the demo and stop")
@@ -30,6 +33,8 @@ class Command(SaebomCommand):
             table.add_column(column)
         for login in logins:
             table.add_row(login.username, login.role, login.password)
-        Console(file=self.stdout, width=100).print(table)
+        buffer = io.StringIO()
+        Console(file=buffer, width=100).print(table)
+        self.stdout.write(buffer.getvalue())
         if not options["no_serve"]:
             call_command("serve", host=options["host"], port=options["port"])
