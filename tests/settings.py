@@ -28,3 +28,10 @@ os.environ["SAEBOM_SSL_REDIRECT"] = "0"  # the test client and the browser speak
 ensure_key_files(_data_dir)
 
 from saebom.settings import *  # noqa: E402,F403
+
+# Background tasks run in the request that enqueues them: the same code, no worker process.
+TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
+    # One test database per run, so two runs on one machine never drop each other's.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_saebom_{os.getpid()}"}  # noqa: F405

@@ -59,6 +59,7 @@ def _pop_as(argv: list[str]) -> tuple[str, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.umask(0o077)  # databases, exports and keys written by any command: the operator's only
     args = list(sys.argv[1:] if argv is None else argv)
     username, args = _pop_as(args)
     if not args or args[0] in {"-h", "--help", "help"}:

@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "saebom.core",
     "saebom.accounts",
+    "saebom.registry",
     "saebom.api",
     "saebom.demo",
 ]

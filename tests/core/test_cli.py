@@ -178,3 +178,11 @@ def test_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:
     (data / "field_keys.json").chmod(0o644)
     proc = fresh_cli(data, "audit", "head")
     assert proc.returncode == 2 and "chmod 600" in proc.stderr
+
+
+def test_deploy_check_is_clean_with_production_settings(tmp_path: Path) -> None:
+    data = tmp_path / "prod"
+    assert fresh_cli(data, "init").returncode == 0
+    proc = fresh_cli(data, "check", "--deploy", "--fail-level", "WARNING")
+    assert proc.returncode == 0, proc.stderr
+    assert "no issues" in proc.stdout

@@ -108,6 +108,11 @@ class AuditVerifyOut(Schema):
     reason: str
 
 
+from saebom.api.arrivals import router as arrivals_router  # noqa: E402 (needs `api` above)
+
+api.add_router("/", arrivals_router)
+
+
 def _actor(request: HttpRequest) -> User:
     return request.auth  # type: ignore[attr-defined]
 

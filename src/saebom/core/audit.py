@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from saebom.core.actors import AnonymousActor, AuditActor, SystemActor, audit_name
@@ -71,9 +71,9 @@ def audit_record(
     if agency_code is None:
         agency_code = "" if isinstance(actor, SystemActor | AnonymousActor) else actor.agency.code
     with transaction.atomic():
-        head = _locked_head()
+        head_seq, head_hash = _locked_head()
         values: dict[str, Any] = {
-            "seq": head.seq + 1,
+            "seq": head_seq + 1,
             "at": timezone.now(),
             "actor_id": actor.pk,
             "actor_name": audit_name(actor),
@@ -85,11 +85,24 @@ def audit_record(
             "detail": dict(detail or {}),
             "ip": meta.ip,
             "user_agent": meta.user_agent,
-            "prev_hash": head.hash,
+            "prev_hash": head_hash,
         }
-        event = AuditEvent.objects.create(**values, hash=event_hash(values))
-        AuditHead.objects.filter(pk=head.pk).update(seq=event.seq, hash=event.hash)
+        event = AuditEvent(**values, hash=event_hash(values))
+        _insert(event)
+        _move_head(event.seq, event.hash)
     return event
+
+
+_INSERTED_FIELDS = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+
+
+def _insert(event: AuditEvent) -> None:
+    """INSERT without the ORM's per-save machinery; fields still prepare their own values."""
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in _INSERTED_FIELDS)
+    marks = ", ".join(["%s"] * len(_INSERTED_FIELDS))
+    params = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in _INSERTED_FIELDS]
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO core_auditevent ({columns}) VALUES ({marks})", params)  # noqa: S608
 
 
 def audit_permission_denied(*, actor: AuditActor, what: str) -> None:
@@ -100,12 +113,21 @@ def audit_permission_denied(*, actor: AuditActor, what: str) -> None:
         )
 
 
-def _locked_head() -> AuditHead:
-    head = AuditHead.objects.select_for_update().filter(pk=1).first()
-    if head is None:
-        head, _ = AuditHead.objects.get_or_create(pk=1, defaults={"hash": GENESIS_HASH})
-        head = AuditHead.objects.select_for_update().get(pk=1)
-    return head
+def _locked_head() -> tuple[int, str]:
+    """Read and lock the head row. Plain SQL: this runs once per audited write."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT seq, hash FROM core_audithead WHERE id = 1{lock}")  # noqa: S608
+        row = cursor.fetchone()
+    if row is None:  # the first event ever; the unique seq keeps racing first writers apart
+        AuditHead.objects.get_or_create(pk=1, defaults={"hash": GENESIS_HASH})
+        return _locked_head()
+    return int(row[0]), str(row[1])
+
+
+def _move_head(seq: int, digest: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE core_audithead SET seq = %s, hash = %s WHERE id = 1", [seq, digest])
 
 
 def audit_head() -> tuple[int, str]:

@@ -49,7 +49,10 @@ class EncryptedTextField(models.TextField):  # type: ignore[type-arg]
 
     def associated_data(self) -> bytes:
         # Bound to table and column so ciphertext cannot be moved between fields unnoticed.
-        return f"{self.model._meta.db_table}.{self.column}".encode()
+        # A history table (django-simple-history) shares its source table's binding, so a
+        # historical row keeps the very ciphertext of the row it records.
+        source = getattr(self.model, "instance_type", self.model)
+        return f"{source._meta.db_table}.{self.column}".encode()
 
     def from_db_value(
         self, value: str | None, expression: Expression, connection: BaseDatabaseWrapper
@@ -177,6 +180,19 @@ class BlindIndexField(models.CharField):  # type: ignore[type-arg]
 
 def _join_normalised(*values: Any) -> str:
     return "\x1f".join(normalise_text(str(value)) for value in values)
+
+
+def blind_index_of(model: type[models.Model], field_name: str, *values: Any) -> str | None:
+    """The blind index ``model.field_name`` would store for these source values."""
+    field = model._meta.get_field(field_name)
+    assert isinstance(field, BlindIndexField)
+    return field.index_for(*values)
+
+
+def concrete_field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    return field
 
 
 def encrypted_fields(model: type[models.Model]) -> list[EncryptedTextField]:

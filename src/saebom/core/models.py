@@ -58,3 +58,27 @@ class Deployment(models.Model):
 
     def __str__(self) -> str:
         return "demo" if self.is_demo else "production"
+
+
+class Term(models.Model):
+    """One entry of a controlled vocabulary: a stable code with its Korean and English labels.
+
+    Loaded from ``core/data/vocabularies.csv`` by migration; codes never change meaning, a new
+    release of a vocabulary adds terms with a higher ``version``.
+    """
+
+    vocabulary = models.CharField(max_length=40)
+    code = models.CharField(max_length=64)
+    label_ko = models.CharField(max_length=200)
+    label_en = models.CharField(max_length=200)
+    position = models.PositiveIntegerField(default=0)
+    version = models.PositiveSmallIntegerField(default=1)
+
+    class Meta:
+        ordering = ["vocabulary", "position", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["vocabulary", "code"], name="term_unique_code")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vocabulary}:{self.code}"

@@ -52,6 +52,14 @@ class Action(enum.StrEnum):
     USER_MANAGE = "user.manage"
     TOKEN_MANAGE = "token.manage"  # noqa: S105 (one's own API tokens)
     PROFILE_VIEW = "profile.view"  # one's own account
+    ARRIVAL_VIEW = "arrival.view"
+    ARRIVAL_CREATE = "arrival.create"
+    ARRIVAL_UPDATE = "arrival.update"
+    ARRIVAL_IMPORT = "arrival.import"
+    ARRIVAL_EXPORT = "arrival.export"
+    IDENTIFIERS_VIEW = "identifiers.view"
+    IDENTIFIERS_EXPORT = "identifiers.export"
+    OFFICIAL_SERIES_IMPORT = "official_series.import"
 
 
 R = Role
@@ -66,6 +74,22 @@ POLICY: dict[Action, dict[Role, Scope]] = {
     Action.AUDIT_VERIFY: {R.AUDITOR: Scope.ALL, R.ADMIN: Scope.ALL},
     Action.USER_VIEW: {R.ADMIN: Scope.AGENCY, R.AUDITOR: Scope.AGENCY},
     Action.USER_MANAGE: {R.ADMIN: Scope.AGENCY},
+    Action.ARRIVAL_VIEW: {
+        R.ADMIN: Scope.AGENCY,
+        R.INTAKE_OFFICER: Scope.AGENCY,
+        R.CASEWORKER: Scope.AGENCY,
+    },
+    Action.ARRIVAL_CREATE: {R.ADMIN: Scope.AGENCY, R.INTAKE_OFFICER: Scope.AGENCY},
+    Action.ARRIVAL_UPDATE: {R.ADMIN: Scope.AGENCY, R.INTAKE_OFFICER: Scope.AGENCY},
+    Action.ARRIVAL_IMPORT: {R.ADMIN: Scope.AGENCY, R.INTAKE_OFFICER: Scope.AGENCY},
+    Action.ARRIVAL_EXPORT: {R.ADMIN: Scope.AGENCY, R.INTAKE_OFFICER: Scope.AGENCY},
+    Action.IDENTIFIERS_VIEW: {
+        R.ADMIN: Scope.AGENCY,
+        R.INTAKE_OFFICER: Scope.AGENCY,
+        R.CASEWORKER: Scope.AGENCY,
+    },
+    Action.IDENTIFIERS_EXPORT: {R.ADMIN: Scope.AGENCY},
+    Action.OFFICIAL_SERIES_IMPORT: {R.ADMIN: Scope.ALL, R.STATISTICIAN: Scope.ALL},
 }
 
 

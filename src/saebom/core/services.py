@@ -17,6 +17,7 @@ def installation_init(*, actor: Actor, verbosity: int = 1) -> Deployment:
     call_command("migrate", interactive=False, verbosity=verbosity)
     call_command("createcachetable", verbosity=verbosity)
     agency_ensure_default(actor=actor)
+    _ensure_official_series(actor)
     with transaction.atomic():
         deployment, created = Deployment.objects.get_or_create(pk=1)
         if created:
@@ -24,6 +25,15 @@ def installation_init(*, actor: Actor, verbosity: int = 1) -> Deployment:
                 actor=actor, action="create", object_type="deployment", object_id=1, agency_code=""
             )
     return deployment
+
+
+def _ensure_official_series(actor: Actor) -> None:
+    """The shipped release of the Ministry's series, on a new installation."""
+    from saebom.registry.models import OfficialRelease
+    from saebom.registry.official import SHIPPED_SERIES, official_series_import
+
+    if not OfficialRelease.objects.exists():
+        official_series_import(actor=actor, data=SHIPPED_SERIES.read_bytes())
 
 
 def installation_mark_demo(*, actor: Actor, seed: int) -> Deployment:

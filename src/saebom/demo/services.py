@@ -7,11 +7,15 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from saebom.accounts.models import User
+from saebom.accounts.models import Agency, User
 from saebom.accounts.services import DEFAULT_AGENCY_CODE, user_create, user_set_password
 from saebom.core.actors import Actor
+from saebom.core.audit import audit_record
 from saebom.core.policy import Role
 from saebom.core.services import installation_mark_demo
+from saebom.demo.synthetic import synthetic_arrivals
+from saebom.registry.models import Arrival
+from saebom.registry.services import Progress, arrivals_save
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,27 @@ def demo_accounts_ensure(*, actor: Actor) -> list[DemoLogin]:
     return logins
 
 
-def demo_load(*, actor: Actor, seed: int) -> list[DemoLogin]:
+def demo_arrivals_load(*, actor: Actor, seed: int, progress: Progress | None = None) -> int:
+    """The synthetic arrivals, once per installation (a re-run keeps the first seed's data)."""
+    agency = Agency.objects.get(code=DEFAULT_AGENCY_CODE)
+    if Arrival.objects.filter(agency=agency).exists():
+        return 0
+    records = synthetic_arrivals(seed)
+    with transaction.atomic():
+        counts = arrivals_save(
+            actor=actor, agency=agency, records=records, synthetic=True, progress=progress
+        )
+        audit_record(
+            actor=actor,
+            action="import",
+            object_type="arrival",
+            agency_code=agency.code,
+            detail={"synthetic": True, "seed": seed, "created": counts.created},
+        )
+    return counts.created
+
+
+def demo_load(*, actor: Actor, seed: int, progress: Progress | None = None) -> list[DemoLogin]:
     installation_mark_demo(actor=actor, seed=seed)
+    demo_arrivals_load(actor=actor, seed=seed, progress=progress)
     return demo_accounts_ensure(actor=actor)

@@ -18,6 +18,7 @@ from saebom.core.audit import audit_head, audit_verify
 from saebom.core.exceptions import SaebomError
 from saebom.core.policy import Action, Role
 from saebom.web.forms import ApiTokenForm, AuditFilterForm, UserCreateForm
+from saebom.web.requests import actor, is_htmx
 
 AUDIT_PAGE_SIZE = 50
 
@@ -29,7 +30,7 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 @policy.route(Action.DASHBOARD_VIEW)
 def dashboard(request: HttpRequest) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
+    user: User = actor(request)
     context = {
         "role_label": Role(user.role).label,
         "has_totp": account_selectors.has_totp(user),
@@ -50,11 +51,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @policy.route(Action.AUDIT_VIEW)
 def audit_log(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET or None)
-    events = core_selectors.audit_events_visible_to(request.user)  # type: ignore[arg-type]
+    events = core_selectors.audit_events_visible_to(actor(request))
     if form.is_valid():
         events = core_selectors.audit_events_filtered(events, **form.cleaned_data)
     page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
-    template = "web/audit_log.html#events" if request.htmx else "web/audit_log.html"  # type: ignore[attr-defined]
+    template = "web/audit_log.html#events" if is_htmx(request) else "web/audit_log.html"
     return render(request, template, {"form": form, "page": page, "head": audit_head()})
 
 
@@ -67,7 +68,7 @@ def audit_verify_view(request: HttpRequest) -> HttpResponse:
 
 @policy.route(Action.TOKEN_MANAGE)
 def api_tokens(request: HttpRequest) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
+    user: User = actor(request)
     form = ApiTokenForm(request.POST or None)
     issued = None
     if request.method == "POST" and form.is_valid():
@@ -86,22 +87,22 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
 @require_POST
 @policy.route(Action.TOKEN_MANAGE)
 def api_token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
-    account_services.api_token_revoke(actor=request.user, token_id=token_id)  # type: ignore[arg-type]
+    account_services.api_token_revoke(actor=actor(request), token_id=token_id)
     messages.success(request, _("The token was revoked."))
     return redirect("web:api_tokens")
 
 
 @policy.route(Action.USER_VIEW)
 def users(request: HttpRequest) -> HttpResponse:
-    actor: User = request.user  # type: ignore[assignment]
-    may_manage = policy.allows(actor, Action.USER_MANAGE)
+    user = actor(request)
+    may_manage = policy.allows(user, Action.USER_MANAGE)
     form = UserCreateForm(request.POST or None) if may_manage else None
     if request.method == "POST":
-        policy.require(actor, Action.USER_MANAGE)
+        policy.require(user, Action.USER_MANAGE)
         if form is not None and form.is_valid():
             try:
                 created = account_services.user_create(
-                    actor=actor, agency_code=actor.agency.code, **form.cleaned_data
+                    actor=user, agency_code=user.agency.code, **form.cleaned_data
                 )
             except SaebomError as exc:
                 form.add_error(exc.field or None, exc.message)
@@ -115,7 +116,7 @@ def users(request: HttpRequest) -> HttpResponse:
                     % {"name": created.username},
                 )
                 return redirect("web:users")
-    people = account_selectors.users_visible_to(actor)
+    people = account_selectors.users_visible_to(user)
     return render(
         request, "web/users.html", {"people": people, "form": form, "may_manage": may_manage}
     )
@@ -124,10 +125,10 @@ def users(request: HttpRequest) -> HttpResponse:
 @require_POST
 @policy.route(Action.USER_MANAGE)
 def user_deactivate_view(request: HttpRequest, user_id: int) -> HttpResponse:
-    actor: User = request.user  # type: ignore[assignment]
+    user = actor(request)
     target = policy.get_visible(
-        actor, Action.USER_MANAGE, User.objects.select_related("agency"), pk=user_id
+        user, Action.USER_MANAGE, User.objects.select_related("agency"), pk=user_id
     )
-    account_services.user_deactivate(actor=actor, user=target)
+    account_services.user_deactivate(actor=user, user=target)
     messages.success(request, _("Account %(name)s was deactivated.") % {"name": target.username})
     return redirect("web:users")

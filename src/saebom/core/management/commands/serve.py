@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from argparse import ArgumentParser
 from typing import Any
 
@@ -23,6 +25,11 @@ class _Gunicorn(BaseApplication):
         return get_wsgi_application()
 
 
+def _start_worker() -> subprocess.Popen[bytes]:
+    """One background worker beside the web server, so that web imports run on a single box."""
+    return subprocess.Popen([sys.executable, "-m", "saebom.cli", "worker"])
+
+
 class Command(SaebomCommand):
     help = "Serve Saebom with gunicorn (static files through whitenoise)."
 
@@ -31,9 +38,15 @@ class Command(SaebomCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--workers", type=int, default=2)
         parser.add_argument("--threads", type=int, default=4)
+        parser.add_argument(
+            "--no-worker",
+            action="store_true",
+            help="do not start a background worker (run `saebom worker` separately)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         call_command("collectstatic", interactive=False, verbosity=0)
+        worker = None if options["no_worker"] else _start_worker()
         self.stdout.write(f"Saebom listening on http://{options['host']}:{options['port']}/")
         _Gunicorn(
             {
@@ -46,3 +59,6 @@ class Command(SaebomCommand):
                 "timeout": 60,
             }
         ).run()
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=30)

@@ -27,7 +27,14 @@ class Command(SaebomCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         actor = self.actor()
         installation_init(actor=actor, verbosity=0)
-        logins = demo_load(actor=actor, seed=options["seed"])
+        with self.progress("Generating synthetic arrivals", None) as bar:
+            logins = demo_load(
+                actor=actor,
+                seed=options["seed"],
+                progress=lambda done, total: bar.update(
+                    bar.task_ids[0], completed=done, total=total
+                ),
+            )
         table = Table(title="Demo logins (synthetic data; two-factor waived in demo only)")
         for column in ("user name", "role", "password"):
             table.add_column(column)

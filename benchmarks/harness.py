@@ -1,0 +1,66 @@
+"""What every benchmark needs: a scratch database (SQLite file or PostgreSQL), Django set up on
+it with fresh keys, and clean-up afterwards. Imported by the scripts beside it."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+POSTGRES_SERVER = os.environ.get("SAEBOM_BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/")
+UNSET_VARIABLES = (
+    "SAEBOM_SECRET_KEY",
+    "SAEBOM_SECRET_KEY_FILE",
+    "SAEBOM_FIELD_KEYS",
+    "SAEBOM_FIELD_KEYS_FILE",
+    "SAEBOM_DEBUG",
+    "SAEBOM_TESTING",
+)
+
+
+def admin_execute(statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{POSTGRES_SERVER}postgres", autocommit=True) as admin:
+        admin.execute(statement)
+
+
+def setup_django(data_dir: Path, url: str) -> None:
+    for name in UNSET_VARIABLES:
+        os.environ.pop(name, None)
+    os.environ["SAEBOM_DATA_DIR"] = str(data_dir)
+    os.environ["DATABASE_URL"] = url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "saebom.settings"
+
+    import django
+    from django.core.management import call_command
+
+    from saebom.core.crypto import ensure_key_files
+
+    ensure_key_files(data_dir)
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+@contextmanager
+def scratch_django(database: str, scratch_name: str) -> Iterator[Path]:
+    """Django on an empty, migrated database of the given kind; removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="saebom-bench-") as tmp:
+        data_dir = Path(tmp)
+        if database == "sqlite":
+            url = f"sqlite:///{data_dir / 'bench.sqlite3'}"
+        else:
+            admin_execute(f'DROP DATABASE IF EXISTS "{scratch_name}" WITH (FORCE)')
+            admin_execute(f'CREATE DATABASE "{scratch_name}"')
+            url = f"{POSTGRES_SERVER}{scratch_name}"
+        try:
+            setup_django(data_dir, url)
+            yield data_dir
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+            if database == "postgres":
+                admin_execute(f'DROP DATABASE IF EXISTS "{scratch_name}" WITH (FORCE)')

@@ -1,0 +1,233 @@
+"""Importing arrivals from CSV or XLSX: every row checked before anything is written.
+
+Any problem means nothing is written, unless the caller asks to skip invalid rows. Row numbers are
+the spreadsheet's: the header is row 1, the first record row 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.db import transaction
+
+from saebom.core.actors import Actor
+from saebom.core.audit import audit_record
+from saebom.core.exceptions import SaebomError
+from saebom.core.policy import Action
+from saebom.registry.interchange import ArrivalData, RowInvalid, header_problems, parse_row
+from saebom.registry.services import agency_for, arrivals_save
+
+MAX_FILE_BYTES = 200 * 1024 * 1024
+MAX_XLSX_EXPANSION = 50  # uncompressed / compressed: more than this is treated as a zip bomb
+MAX_CELL_CHARS = 10_000
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    column: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"row {self.row}" if self.row else "file"
+        return f"{where}, {self.column or 'all columns'}: {self.message}"
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    written: bool = False
+    dry_run: bool = False
+
+
+class ImportRejected(SaebomError):
+    """The file itself cannot be read (format, encoding, header): nothing was written."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        super().__init__("; ".join(str(e) for e in errors[:5]))
+        self.errors = errors
+
+
+Table = tuple[list[str], Iterator[tuple[int, list[object]]]]
+
+
+def read_table(data: bytes, filename: str) -> Table:
+    """Header and numbered rows of a CSV (UTF-8, BOM or not) or XLSX file."""
+    if len(data) > MAX_FILE_BYTES:
+        raise ImportRejected(
+            [RowError(0, "", f"the file is larger than {MAX_FILE_BYTES // 2**20} MiB")]
+        )
+    if data[:4] == b"PK\x03\x04" or filename.lower().endswith(".xlsx"):
+        return _read_xlsx(data)
+    return _read_csv(data)
+
+
+def _read_csv(data: bytes) -> Table:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ImportRejected(
+            [RowError(line, "", "the file is not UTF-8 text (save it as CSV UTF-8)")]
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [name.strip() for name in next(reader)]
+        while header and header[0].startswith("#"):  # comment lines, such as a synthetic-data note
+            header = [name.strip() for name in next(reader)]
+    except StopIteration:
+        raise ImportRejected([RowError(1, "", "the file is empty")]) from None
+    except csv.Error as exc:
+        raise ImportRejected([RowError(1, "", f"not readable as CSV: {exc}")]) from None
+
+    def rows() -> Iterator[tuple[int, list[object]]]:
+        try:
+            for values in reader:
+                yield reader.line_num, list(values)
+        except csv.Error as exc:
+            raise ImportRejected(
+                [RowError(reader.line_num, "", f"not readable as CSV: {exc}")]
+            ) from None
+
+    return header, rows()
+
+
+def _read_xlsx(data: bytes) -> Table:
+    import openpyxl
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            expanded = sum(info.file_size for info in archive.infolist())
+        if expanded > MAX_XLSX_EXPANSION * max(len(data), 1) and expanded > MAX_FILE_BYTES:
+            raise ImportRejected([RowError(0, "", "the workbook expands to an implausible size")])
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except ImportRejected:
+        raise
+    except Exception as exc:  # openpyxl and zipfile raise many types for a damaged file
+        raise ImportRejected(
+            [RowError(0, "", f"not a readable XLSX workbook ({type(exc).__name__})")]
+        ) from None
+    sheet = book.worksheets[0]
+    numbered = enumerate(sheet.iter_rows(values_only=True), 1)
+    try:
+        _, first = next(numbered)
+    except StopIteration:
+        raise ImportRejected([RowError(1, "", "the first sheet is empty")]) from None
+    header = ["" if value is None else str(value).strip() for value in first]
+    while header and not header[-1]:
+        header.pop()
+
+    def rows() -> Iterator[tuple[int, list[object]]]:
+        for number, values in numbered:
+            if any(value not in (None, "") for value in values):
+                yield number, list(values)
+
+    return header, rows()
+
+
+Progress = Callable[[str, int, int], None]
+
+
+def _records(table: Table, report: ImportReport, progress: Progress | None) -> list[ArrivalData]:
+    header, rows = table
+    problems = header_problems(header)
+    if problems:
+        raise ImportRejected([RowError(1, p.column, p.message) for p in problems])
+    records: list[ArrivalData] = []
+    seen: dict[str, int] = {}
+    for number, values in rows:
+        report.rows += 1
+        if progress:
+            progress("checking", report.rows, 0)
+        row_errors = _row_shape_errors(number, header, values)
+        if not row_errors:
+            try:
+                record = parse_row(dict(zip(header, values, strict=False)))
+            except RowInvalid as invalid:
+                row_errors = [RowError(number, p.column, p.message) for p in invalid.problems]
+            else:
+                if record.record_id in seen:
+                    row_errors = [
+                        RowError(number, "record_id", f"repeats row {seen[record.record_id]}")
+                    ]
+                else:
+                    seen[record.record_id] = number
+                    records.append(record)
+        report.errors += row_errors
+    return records
+
+
+def _row_shape_errors(number: int, header: list[str], values: list[object]) -> list[RowError]:
+    extra = [v for v in values[len(header) :] if v not in (None, "")]
+    if extra:
+        return [RowError(number, "", f"has {len(values)} cells but the header has {len(header)}")]
+    long = [
+        name for name, v in zip(header, values, strict=False) if len(str(v or "")) > MAX_CELL_CHARS
+    ]
+    return [RowError(number, name, f"is longer than {MAX_CELL_CHARS} characters") for name in long]
+
+
+def arrivals_import(
+    *,
+    actor: Actor,
+    data: bytes,
+    filename: str,
+    agency_code: str | None = None,
+    dry_run: bool = False,
+    skip_invalid: bool = False,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Validate the whole file, then write it in one transaction (or nothing at all)."""
+    agency = agency_for(actor, Action.ARRIVAL_IMPORT, agency_code)
+    report = ImportReport(dry_run=dry_run)
+    records = _records(read_table(data, filename), report, progress)
+    report.skipped = len({e.row for e in report.errors})
+    if dry_run or (report.errors and not skip_invalid):
+        return report
+    if progress:
+        progress("writing", 0, len(records))
+    with transaction.atomic():
+        counts = arrivals_save(
+            actor=actor,
+            agency=agency,
+            records=records,
+            progress=(lambda done, total: progress("writing", done, total)) if progress else None,
+        )
+        audit_record(
+            actor=actor,
+            action="import",
+            object_type="arrival",
+            agency_code=agency.code,
+            detail={
+                "rows": report.rows,
+                "created": counts.created,
+                "updated": counts.updated,
+                "skipped": report.skipped,
+            },
+        )
+    report.created, report.updated, report.written = counts.created, counts.updated, True
+    return report
+
+
+def errors_csv(errors: list[RowError]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["row", "column", "message"])
+    writer.writerows((e.row, e.column, e.message) for e in errors)
+    return buffer.getvalue()
+
+
+def read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SaebomError(f"{path}: {exc.strerror}") from None

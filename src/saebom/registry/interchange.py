@@ -1,0 +1,313 @@
+"""The arrivals interchange contract: columns, parsing a row, formatting a record.
+
+One place for every rule about a field's value, shared by the importer, the intake form and the
+API. A row is a mapping of column name to text; :func:`parse_row` returns an :class:`ArrivalData`
+or the list of problems, each naming the column and the reason. See docs/data-formats.md.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from saebom.core import vocab
+from saebom.registry.models import Precision
+
+COLUMNS = (
+    "record_id",
+    "sex",
+    "arrival_date",
+    "birth_year",
+    "origin_province",
+    "occupation",
+    "education",
+    "elite_category",
+    "left_north_date",
+    "transit_countries",
+    "route",
+    "reasons",
+    "protection",
+    "name_ko",
+    "name_en",
+    "date_of_birth",
+)
+REQUIRED = ("record_id", "arrival_date")
+IDENTITY_COLUMNS = ("name_ko", "name_en", "date_of_birth")
+VOCABULARY_OF = {
+    "sex": "sex",
+    "origin_province": "origin_province",
+    "occupation": "occupation",
+    "education": "education",
+    "elite_category": "elite_category",
+    "route": "route",
+    "protection": "protection",
+}
+LIST_SEPARATOR = ";"
+MAX_RECORD_ID, MAX_NAME = 64, 200
+EARLIEST_YEAR = 1945
+FORMULA_STARTS = ("=", "+", "-", "@")
+_PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class PartialDate:
+    """A date as precise as the source gave it."""
+
+    value: datetime.date
+    precision: str
+
+    def __str__(self) -> str:
+        length = {Precision.YEAR: 4, Precision.MONTH: 7, Precision.DAY: 10}[
+            Precision(self.precision)
+        ]
+        return self.value.isoformat()[:length]
+
+    def latest(self) -> datetime.date:
+        """The last day this date can mean (2023 → 2023-12-31), for comparisons."""
+        if self.precision == Precision.YEAR:
+            return self.value.replace(month=12, day=31)
+        if self.precision == Precision.MONTH:
+            next_month = (self.value.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
+            return next_month - datetime.timedelta(days=1)
+        return self.value
+
+
+@dataclass
+class ArrivalData:
+    record_id: str
+    arrival: PartialDate
+    sex: str = ""
+    birth_year: int | None = None
+    origin_province: str = ""
+    occupation: str = ""
+    education: str = ""
+    elite_category: str = ""
+    left_north: PartialDate | None = None
+    transit_countries: list[str] = field(default_factory=list)
+    route: str = ""
+    reasons: list[str] = field(default_factory=list)
+    protection: str = ""
+    name_ko: str = ""
+    name_en: str = ""
+    date_of_birth: datetime.date | None = None
+
+    @property
+    def has_identity(self) -> bool:
+        return bool(self.name_ko or self.name_en or self.date_of_birth)
+
+
+@dataclass(frozen=True)
+class Problem:
+    column: str
+    message: str
+
+
+class RowInvalid(ValueError):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(f"{p.column}: {p.message}" for p in problems))
+        self.problems = problems
+
+
+def header_problems(header: list[str]) -> list[Problem]:
+    """Exact names, any order; unknown, duplicated and missing required columns are refused."""
+    problems = []
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            problems.append(Problem(name, "this column appears twice"))
+        elif name not in COLUMNS:
+            problems.append(Problem(name, f"unknown column; the columns are {', '.join(COLUMNS)}"))
+        seen.add(name)
+    problems += [
+        Problem(name, "required column is missing") for name in REQUIRED if name not in seen
+    ]
+    return problems
+
+
+def unneutralise(text: str) -> str:
+    """Undo the export's formula guard: "'=x" was written for "=x"."""
+    if len(text) > 1 and text[0] == "'" and text[1] in FORMULA_STARTS:
+        return text[1:]
+    return text
+
+
+def neutralise(text: str) -> str:
+    """Keep a spreadsheet from running a cell as a formula."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def parse_row(row: Mapping[str, object], *, today: datetime.date | None = None) -> ArrivalData:
+    """Validate one row; raises :class:`RowInvalid` listing every problem found."""
+    parser = _RowParser(row, today or datetime.date.today())
+    data = parser.parse()
+    if parser.problems:
+        raise RowInvalid(parser.problems)
+    assert data is not None
+    return data
+
+
+class _RowParser:
+    def __init__(self, row: Mapping[str, object], today: datetime.date) -> None:
+        self.cells = {k: unneutralise(_text(v)) for k, v in row.items()}
+        self.today = today
+        self.problems: list[Problem] = []
+
+    def fail(self, column: str, message: str) -> None:
+        self.problems.append(Problem(column, message))
+
+    def cell(self, column: str) -> str:
+        value = self.cells.get(column, "")
+        if _CONTROL.search(value):
+            self.fail(column, "contains control characters")
+            return ""
+        return value
+
+    def parse(self) -> ArrivalData | None:
+        record_id = self.record_id()
+        arrival = self.partial_date("arrival_date", required=True)
+        data = ArrivalData(
+            record_id=record_id,
+            arrival=arrival or PartialDate(self.today, Precision.DAY),
+            **{column: self.term(column) for column in VOCABULARY_OF},  # type: ignore[arg-type]
+            left_north=self.partial_date("left_north_date"),
+            transit_countries=self.term_list("transit_countries", "country", allow_repeats=True),
+            reasons=self.term_list("reasons", "reason"),
+            name_ko=self.name("name_ko"),
+            name_en=self.name("name_en"),
+            date_of_birth=self.date_of_birth(),
+        )
+        data.birth_year = self.birth_year(data)
+        self.check_order(data)
+        return None if self.problems else data
+
+    def record_id(self) -> str:
+        value = self.cell("record_id")
+        if not value:
+            self.fail("record_id", "is required")
+        elif len(value) > MAX_RECORD_ID:
+            self.fail("record_id", f"is longer than {MAX_RECORD_ID} characters")
+        return value
+
+    def partial_date(self, column: str, *, required: bool = False) -> PartialDate | None:
+        text = self.cell(column)
+        if not text:
+            if required:
+                self.fail(column, "is required")
+            return None
+        match = _PARTIAL_DATE.match(text)
+        if match is None:
+            self.fail(column, f"{text!r} is not YYYY, YYYY-MM or YYYY-MM-DD")
+            return None
+        year, month, day = (int(part) if part else None for part in match.groups())
+        precision = Precision.DAY if day else Precision.MONTH if month else Precision.YEAR
+        try:
+            value = datetime.date(year or 1, month or 1, day or 1)
+        except ValueError:
+            self.fail(column, f"{text!r} is not a real date")
+            return None
+        if not value.year >= EARLIEST_YEAR or value > self.today:
+            self.fail(column, f"{text!r} must be between {EARLIEST_YEAR} and today")
+            return None
+        return PartialDate(value, precision)
+
+    def term(self, column: str) -> str:
+        text = self.cell(column)
+        if not text:
+            return ""
+        try:
+            return vocab.resolve(VOCABULARY_OF[column], text)
+        except vocab.UnknownTerm as exc:
+            self.fail(column, str(exc))
+            return ""
+
+    def term_list(self, column: str, vocabulary: str, *, allow_repeats: bool = False) -> list[str]:
+        text = self.cell(column)
+        found: list[str] = []
+        for item in (part.strip() for part in text.split(LIST_SEPARATOR)):
+            if not item:
+                continue
+            try:
+                code = vocab.resolve(vocabulary, item)
+            except vocab.UnknownTerm as exc:
+                self.fail(column, str(exc))
+                continue
+            if code in found and not allow_repeats:
+                self.fail(column, f"{item!r} is listed twice")
+            found.append(code)
+        return found
+
+    def name(self, column: str) -> str:
+        value = " ".join(self.cell(column).split())
+        if len(value) > MAX_NAME:
+            self.fail(column, f"is longer than {MAX_NAME} characters")
+        return value
+
+    def date_of_birth(self) -> datetime.date | None:
+        parsed = self.partial_date("date_of_birth")
+        if parsed is not None and parsed.precision != Precision.DAY:
+            self.fail("date_of_birth", "must be a full date YYYY-MM-DD (use birth_year otherwise)")
+            return None
+        return parsed.value if parsed else None
+
+    def birth_year(self, data: ArrivalData) -> int | None:
+        text = self.cell("birth_year")
+        if not text:
+            return data.date_of_birth.year if data.date_of_birth else None
+        if not text.isdigit() or len(text) != 4:
+            self.fail("birth_year", f"{text!r} is not a four-digit year")
+            return None
+        year = int(text)
+        if not 1900 <= year <= data.arrival.value.year:
+            self.fail("birth_year", f"{year} must be between 1900 and the arrival year")
+        elif data.date_of_birth and data.date_of_birth.year != year:
+            self.fail("birth_year", f"{year} does not match date_of_birth {data.date_of_birth}")
+        return year
+
+    def check_order(self, data: ArrivalData) -> None:
+        if data.left_north and data.left_north.value > data.arrival.latest():
+            self.fail("left_north_date", "is after the arrival date")
+        if data.date_of_birth and data.date_of_birth > data.arrival.latest():
+            self.fail("date_of_birth", "is after the arrival date")
+
+
+def _text(value: object) -> str:
+    if type(value) is str:
+        return value.strip()
+    if value is None:
+        return ""
+    if isinstance(value, datetime.datetime):
+        value = value.date()
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def format_row(data: ArrivalData, *, include_identifiers: bool) -> dict[str, str]:
+    """The interchange row for a record; the inverse of :func:`parse_row`."""
+    row = {
+        "record_id": data.record_id,
+        "sex": data.sex,
+        "arrival_date": str(data.arrival),
+        "birth_year": "" if data.birth_year is None else str(data.birth_year),
+        "origin_province": data.origin_province,
+        "occupation": data.occupation,
+        "education": data.education,
+        "elite_category": data.elite_category,
+        "left_north_date": str(data.left_north) if data.left_north else "",
+        "transit_countries": LIST_SEPARATOR.join(data.transit_countries),
+        "route": data.route,
+        "reasons": LIST_SEPARATOR.join(data.reasons),
+        "protection": data.protection,
+    }
+    if include_identifiers:
+        row |= {
+            "name_ko": data.name_ko,
+            "name_en": data.name_en,
+            "date_of_birth": data.date_of_birth.isoformat() if data.date_of_birth else "",
+        }
+    return row

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import datetime
+from argparse import ArgumentParser
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import CommandError
+
+from saebom.core.management.base import SaebomCommand
+from saebom.registry.importing import (
+    ImportRejected,
+    ImportReport,
+    arrivals_import,
+    errors_csv,
+    read_file,
+)
+from saebom.registry.official import official_series_import
+
+
+class Command(SaebomCommand):
+    help = "Import arrivals (CSV or XLSX) or a release of the official series."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        sub = parser.add_subparsers(
+            dest="what", required=True, metavar="{arrivals,official-series}"
+        )
+        arrivals = sub.add_parser(
+            "arrivals", help="arrivals in the interchange columns (docs/data-formats.md)"
+        )
+        arrivals.add_argument("file", type=Path)
+        arrivals.add_argument("--agency", help="agency code (the operator's default: default)")
+        arrivals.add_argument(
+            "--dry-run", action="store_true", help="check every row, write nothing"
+        )
+        arrivals.add_argument(
+            "--errors-out", type=Path, help="write the problems found as CSV here"
+        )
+        arrivals.add_argument(
+            "--skip-invalid",
+            action="store_true",
+            help="write the valid rows even if others are invalid",
+        )
+        series = sub.add_parser(
+            "official-series", help="a new release of the Ministry's arrivals by year and sex"
+        )
+        series.add_argument("file", type=Path)
+        series.add_argument("--source", default="", help="where the figures come from")
+        series.add_argument(
+            "--revised", type=datetime.date.fromisoformat, help="revision date YYYY-MM-DD"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        data = read_file(options["file"])
+        if options["what"] == "official-series":
+            try:
+                release = official_series_import(
+                    actor=self.actor(),
+                    data=data,
+                    source=options["source"],
+                    revised_on=options["revised"],
+                )
+            except ImportRejected as rejected:
+                raise CommandError(self._problems(rejected.errors)) from None
+            self.stdout.write(
+                f"loaded {release.rows.count()} periods, revised {release.revised_on}"
+            )
+            return
+        try:
+            with self.progress("Importing arrivals", None) as bar:
+                report = arrivals_import(
+                    actor=self.actor(),
+                    data=data,
+                    filename=options["file"].name,
+                    agency_code=options["agency"],
+                    dry_run=options["dry_run"],
+                    skip_invalid=options["skip_invalid"],
+                    progress=lambda phase, done, total: bar.update(
+                        bar.task_ids[0],
+                        description=f"Importing arrivals: {phase}",
+                        completed=done,
+                        total=total or None,
+                    ),
+                )
+        except ImportRejected as rejected:
+            self._write_errors(options["errors_out"], rejected.errors)
+            raise CommandError(self._problems(rejected.errors)) from None
+        self._write_errors(options["errors_out"], report.errors)
+        self._summarise(report)
+        if report.errors and not options["skip_invalid"]:
+            raise CommandError(
+                f"{len(report.errors)} problems in {report.skipped} rows; nothing was written"
+            )
+
+    def _summarise(self, report: ImportReport) -> None:
+        for error in report.errors[:20]:
+            self.stderr.write(str(error))
+        if len(report.errors) > 20:
+            self.stderr.write(f"... and {len(report.errors) - 20} more (see --errors-out)")
+        if report.dry_run:
+            self.stdout.write(
+                f"dry run: {report.rows} rows read, {report.rows - report.skipped} valid, "
+                f"{report.skipped} invalid; nothing written"
+            )
+        elif report.written:
+            self.stdout.write(
+                f"{report.rows} rows read: {report.created} created, {report.updated} updated, "
+                f"{report.skipped} skipped as invalid"
+            )
+
+    def _write_errors(self, path: Path | None, errors: list[Any]) -> None:
+        if path is not None:
+            path.write_text(errors_csv(errors), encoding="utf-8")
+
+    @staticmethod
+    def _problems(errors: list[Any]) -> str:
+        shown = "; ".join(str(e) for e in errors[:5])
+        return shown + (f" (+{len(errors) - 5} more)" if len(errors) > 5 else "")

@@ -1,0 +1,136 @@
+"""The Ministry of Unification's published arrivals by year and sex, release by release.
+
+A file is the shipped CSV format: ``period,first_year,last_year,male,female,total,status``, with
+optional ``# source: …`` and ``# revised: YYYY-MM-DD`` lines before the header. A new release
+becomes current; earlier ones are kept, so revisions (2025: 224 → 223) stay visible.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import transaction
+
+from saebom.core import policy
+from saebom.core.actors import Actor
+from saebom.core.audit import audit_record
+from saebom.core.policy import Action
+from saebom.registry.importing import ImportRejected, RowError
+from saebom.registry.models import OfficialRelease, OfficialYear
+
+SHIPPED_SERIES = Path(__file__).parent / "data" / "mou-arrivals-by-year.csv"
+SERIES_COLUMNS = ["period", "first_year", "last_year", "male", "female", "total", "status"]
+
+
+@dataclass(frozen=True)
+class SeriesFile:
+    source: str
+    revised_on: datetime.date | None
+    rows: list[OfficialYear]
+
+
+def parse_series(data: bytes) -> SeriesFile:
+    try:
+        lines = data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError:
+        raise ImportRejected([RowError(0, "", "the file is not UTF-8 text")]) from None
+    meta = {}
+    while lines and lines[0].startswith("#"):
+        key, _, value = lines.pop(0).lstrip("# ").partition(":")
+        meta[key.strip().lower()] = value.strip()
+    reader = csv.DictReader(io.StringIO("\n".join(lines)))
+    if reader.fieldnames != SERIES_COLUMNS:
+        raise ImportRejected([RowError(1, "", f"the header must be {','.join(SERIES_COLUMNS)}")])
+    rows, errors = [], []
+    for number, record in enumerate(reader, 2):
+        try:
+            rows.append(_series_row(record))
+        except ValueError as exc:
+            column, _, message = str(exc).partition(": ")
+            errors.append(RowError(number, column, message))
+    errors += _series_shape_errors(rows)
+    if errors:
+        raise ImportRejected(errors)
+    return SeriesFile(meta.get("source", ""), _date(meta.get("revised", "")), rows)
+
+
+def _number(record: dict[str, str], column: str) -> int:
+    text = (record.get(column) or "").strip()
+    if not text.isdigit():
+        raise ValueError(f"{column}: {text!r} is not a whole number")
+    return int(text)
+
+
+def _series_row(record: dict[str, str]) -> OfficialYear:
+    first = (record.get("first_year") or "").strip()
+    row = OfficialYear(
+        period=(record.get("period") or "").strip(),
+        first_year=_number(record, "first_year") if first else None,
+        last_year=_number(record, "last_year"),
+        male=_number(record, "male"),
+        female=_number(record, "female"),
+        status=(record.get("status") or "").strip()[:120],
+    )
+    if not row.period:
+        raise ValueError("period: is required")
+    if row.male + row.female != _number(record, "total"):
+        raise ValueError(f"total: {record['total']} is not male + female ({row.male + row.female})")
+    return row
+
+
+def _series_shape_errors(rows: list[OfficialYear]) -> list[RowError]:
+    errors = []
+    for number, (before, after) in enumerate(itertools.pairwise(rows), 3):
+        if after.last_year <= before.last_year:
+            errors.append(RowError(number, "last_year", "periods must be in increasing order"))
+    if not rows:
+        errors.append(RowError(2, "", "the series has no rows"))
+    return errors
+
+
+def _date(text: str) -> datetime.date | None:
+    try:
+        return datetime.date.fromisoformat(text) if text else None
+    except ValueError:
+        raise ImportRejected([RowError(0, "revised", f"{text!r} is not YYYY-MM-DD")]) from None
+
+
+def official_series_import(
+    *, actor: Actor, data: bytes, source: str = "", revised_on: datetime.date | None = None
+) -> OfficialRelease:
+    policy.require(actor, Action.OFFICIAL_SERIES_IMPORT)
+    parsed = parse_series(data)
+    revised = revised_on or parsed.revised_on
+    if revised is None:
+        raise ImportRejected(
+            [RowError(0, "revised", "give the revision date (--revised YYYY-MM-DD)")]
+        )
+    with transaction.atomic():
+        OfficialRelease.objects.filter(is_current=True).update(is_current=False)
+        release = OfficialRelease.objects.create(
+            source=(source or parsed.source or "unnamed source")[:300],
+            revised_on=revised,
+            is_current=True,
+        )
+        for row in parsed.rows:
+            row.release = release
+        OfficialYear.objects.bulk_create(parsed.rows)
+        audit_record(
+            actor=actor,
+            action="import",
+            object_type="official_series",
+            object_id=release.pk,
+            agency_code="",
+            detail={"rows": len(parsed.rows), "revised_on": revised.isoformat()},
+        )
+    return release
+
+
+def current_series() -> list[OfficialYear]:
+    release = OfficialRelease.objects.filter(is_current=True).first()
+    return list(release.rows.all()) if release else []

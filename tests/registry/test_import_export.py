@@ -1,0 +1,239 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from saebom.accounts.models import Agency, User
+from saebom.core.actors import system_actor
+from saebom.core.exceptions import NotFound, PermissionDenied
+from saebom.core.models import AuditEvent
+from saebom.core.policy import Role
+from saebom.registry.exporting import arrivals_export
+from saebom.registry.importing import ImportRejected, arrivals_import
+from saebom.registry.models import Arrival, ArrivalReason, Person, PersonIdentity
+from tests.cli import run_cli
+from tests.registry.helpers import csv_bytes, row, xlsx_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def officer(make_user: Callable[..., User]) -> User:
+    return make_user(Role.INTAKE_OFFICER)
+
+
+def test_valid_file_creates_persons_identities_and_arrivals(officer: User) -> None:
+    report = arrivals_import(
+        actor=officer,
+        data=csv_bytes([row(1), row(2, reasons="other;economic_hardship")]),
+        filename="a.csv",
+    )
+    assert (report.created, report.updated, report.errors, report.written) == (2, 0, [], True)
+    assert Arrival.objects.filter(agency=officer.agency).count() == 2
+    assert PersonIdentity.objects.count() == 2
+    assert ArrivalReason.objects.count() == 3
+    event = AuditEvent.objects.get(action="import")
+    assert event.detail == {"rows": 2, "created": 2, "updated": 0, "skipped": 0}
+    assert event.agency_code == officer.agency.code
+
+
+def test_one_bad_row_in_ten_thousand_writes_nothing(officer: User) -> None:
+    rows = [row(n) for n in range(10_000)]
+    rows[7_321]["sex"] = "unknown-sex"
+    report = arrivals_import(actor=officer, data=csv_bytes(rows), filename="big.csv")
+    assert not report.written and report.rows == 10_000
+    assert [(e.row, e.column) for e in report.errors] == [(7_323, "sex")]
+    assert Arrival.objects.count() == 0 and Person.objects.count() == 0
+    assert not AuditEvent.objects.filter(action="import").exists()
+
+
+def test_skip_invalid_writes_the_rest(officer: User) -> None:
+    rows = [row(n) for n in range(50)]
+    rows[10]["arrival_date"] = "yesterday"
+    rows[20]["birth_year"] = "3000"
+    report = arrivals_import(
+        actor=officer, data=csv_bytes(rows), filename="a.csv", skip_invalid=True
+    )
+    assert report.written and report.created == 48 and report.skipped == 2
+    assert not Arrival.objects.filter(record_id__in=["R-00010", "R-00020"]).exists()
+
+
+def test_reimport_updates_instead_of_duplicating(officer: User) -> None:
+    arrivals_import(actor=officer, data=csv_bytes([row(1), row(2)]), filename="a.csv")
+    report = arrivals_import(
+        actor=officer, data=csv_bytes([row(1, sex="M", reasons="other"), row(3)]), filename="a.csv"
+    )
+    assert (report.created, report.updated) == (1, 1)
+    arrival = Arrival.objects.get(record_id="R-00001")
+    assert arrival.sex == "M" and arrival.version == 2
+    assert [r.code for r in arrival.reasons.all()] == ["other"]
+    assert arrival.history.filter(history_type="~").count() == 1
+    assert Person.objects.count() == 3
+
+
+def test_same_record_id_in_two_agencies_is_two_records(
+    officer: User, make_user: Callable[..., User], other_agency: Agency
+) -> None:
+    stranger = make_user(Role.INTAKE_OFFICER, agency=other_agency)
+    arrivals_import(actor=officer, data=csv_bytes([row(1)]), filename="a.csv")
+    arrivals_import(actor=stranger, data=csv_bytes([row(1)]), filename="a.csv")
+    assert Arrival.objects.filter(record_id="R-00001").count() == 2
+
+
+def test_repeated_record_id_in_one_file_is_an_error(officer: User) -> None:
+    report = arrivals_import(actor=officer, data=csv_bytes([row(1), row(1)]), filename="a.csv")
+    assert [(e.row, e.column) for e in report.errors] == [(3, "record_id")]
+    assert "repeats row 2" in report.errors[0].message
+
+
+def test_bom_and_xlsx_and_column_order(officer: User) -> None:
+    reordered = ("arrival_date", "record_id", "sex")
+    assert (
+        arrivals_import(
+            actor=officer, data=csv_bytes([row(1)], reordered, bom=True), filename="a.csv"
+        ).created
+        == 1
+    )
+    assert arrivals_import(actor=officer, data=xlsx_bytes([row(2)]), filename="b.xlsx").created == 1
+    assert Arrival.objects.get(record_id="R-00002").transits.count() == 3
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"record_id,arrival_date,nickname\nR,2023,x\n", "unknown column"),
+        (b"record_id,sex\nR,F\n", "required column is missing"),
+        (b"record_id,arrival_date,arrival_date\nR,2023,2023\n", "appears twice"),
+        ("record_id,arrival_date\nR,2023\n".encode("utf-16"), "not UTF-8"),
+        (b"", "empty"),
+        (b"PK\x03\x04 not really a workbook", "not a readable XLSX"),
+    ],
+)
+def test_unreadable_files_are_rejected_whole(officer: User, data: bytes, message: str) -> None:
+    with pytest.raises(ImportRejected) as rejected:
+        arrivals_import(actor=officer, data=data, filename="f.csv")
+    assert message in str(rejected.value)
+    assert Arrival.objects.count() == 0
+
+
+def test_extra_cells_beyond_the_header_are_an_error(officer: User) -> None:
+    report = arrivals_import(
+        actor=officer, data=b"record_id,arrival_date\nR,2023,surprise\n", filename="a.csv"
+    )
+    assert report.errors[0].row == 2
+    assert "has 3 cells" in report.errors[0].message
+
+
+def test_roles_without_import_cannot_import(make_user: Callable[..., User]) -> None:
+    with pytest.raises(PermissionDenied):
+        arrivals_import(
+            actor=make_user(Role.RESEARCHER), data=csv_bytes([row(1)]), filename="a.csv"
+        )
+
+
+def test_officer_cannot_import_into_another_agency(officer: User, other_agency: Agency) -> None:
+    with pytest.raises(NotFound):
+        arrivals_import(
+            actor=officer, data=csv_bytes([row(1)]), filename="a.csv", agency_code=other_agency.code
+        )
+
+
+def parse_csv(content: bytes) -> list[dict[str, str]]:
+    lines = [line for line in content.decode().splitlines() if not line.startswith("#")]
+    return list(csv.DictReader(io.StringIO("\n".join(lines))))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_export_then_import_round_trips_exactly(make_user: Callable[..., User], fmt: str) -> None:
+    admin = make_user(Role.ADMIN)
+    rows = [
+        row(
+            1,
+            name_en="=HYPERLINK(evil)",
+            left_north_date="2009-07-03",
+            date_of_birth="1961-02-03",
+            birth_year="1961",
+        ),
+        row(
+            2,
+            transit_countries="CN;VN;KH;CN",
+            reasons="other;economic_hardship",
+            arrival_date="2015",
+        ),
+        row(3, sex="", origin_province="", elite_category="", name_ko="", name_en="", route=""),
+    ]
+    arrivals_import(actor=admin, data=csv_bytes(rows), filename="a.csv")
+    first = arrivals_export(actor=admin, fmt=fmt, include_identifiers=True)
+    Arrival.objects.all().delete()
+    arrivals_import(actor=admin, data=first.content, filename=f"again.{fmt}")
+    second = arrivals_export(actor=admin, fmt=fmt, include_identifiers=True)
+    if fmt == "csv":
+        assert first.content == second.content
+        exported = parse_csv(first.content)
+        assert exported[0]["name_en"] == "'=HYPERLINK(evil)"  # neutralised in the file
+        assert exported[1]["transit_countries"] == "CN;VN;KH;CN"
+    else:
+        assert xlsx_rows(first.content) == xlsx_rows(second.content)
+    assert Arrival.objects.get(record_id="R-00001").person.identity.name_en == "=HYPERLINK(evil)"
+
+
+def xlsx_rows(content: bytes) -> list[tuple[object, ...]]:
+    from openpyxl import load_workbook
+
+    return list(
+        load_workbook(io.BytesIO(content), read_only=True).worksheets[0].iter_rows(values_only=True)
+    )
+
+
+def test_identifiers_only_for_admins_and_audited(
+    officer: User, make_user: Callable[..., User]
+) -> None:
+    arrivals_import(actor=officer, data=csv_bytes([row(1)]), filename="a.csv")
+    plain = arrivals_export(actor=officer, fmt="json")
+    body = json.loads(plain.content)
+    assert "name_ko" not in body["columns"] and "김철1" not in plain.content.decode()
+    with pytest.raises(PermissionDenied):
+        arrivals_export(actor=officer, fmt="csv", include_identifiers=True)
+    full = arrivals_export(actor=make_user(Role.ADMIN), fmt="csv", include_identifiers=True)
+    assert "김철1" in full.content.decode()
+    event = AuditEvent.objects.filter(action="export").order_by("-seq").first()
+    assert event is not None and event.detail["identifiers"] is True and event.detail["rows"] == 1
+
+
+def test_synthetic_exports_say_so(officer: User) -> None:
+    Arrival.objects.all().delete()
+    arrivals_import(actor=officer, data=csv_bytes([row(1)]), filename="a.csv")
+    Arrival.objects.update(is_synthetic=True)
+    assert arrivals_export(actor=officer, fmt="csv").content.startswith(b"# SYNTHETIC")
+    assert json.loads(arrivals_export(actor=officer, fmt="json").content)["synthetic"] is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cli_import_reports_rows_and_writes_errors(tmp_path: Path) -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("the CLI subprocess reads the SQLite test database file")
+    assert run_cli("init").returncode == 0
+    rows = [row(1), row(2, sex="Q"), row(3, arrival_date="2023-13-01")]
+    source, errors = tmp_path / "in.csv", tmp_path / "errors.csv"
+    source.write_bytes(csv_bytes(rows))
+    proc = run_cli("import", "arrivals", str(source), "--errors-out", str(errors))
+    assert proc.returncode == 1 and "nothing was written" in proc.stderr
+    assert "row 3, sex" in proc.stderr
+    assert errors.read_text().splitlines()[0] == "row,column,message"
+    assert len(errors.read_text().splitlines()) == 3
+    assert Arrival.objects.count() == 0
+    dry = run_cli("import", "arrivals", str(source), "--dry-run")
+    assert "dry run" in dry.stdout and Arrival.objects.count() == 0
+    ok = run_cli("import", "arrivals", str(source), "--skip-invalid")
+    assert ok.returncode == 0 and "1 created" in ok.stdout
+    out = tmp_path / "out.csv"
+    assert run_cli("export", "arrivals", "--out", str(out)).returncode == 0
+    assert "R-00001" in out.read_text() and "김철" not in out.read_text()
+    assert AuditEvent.objects.filter(action="export", actor_name__startswith="system:").exists()
+    assert system_actor().audit_name.startswith("system:")
