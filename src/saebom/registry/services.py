@@ -129,11 +129,13 @@ def arrivals_save(
 
     Call inside a transaction; the caller records the audit event for the whole batch.
     """
-    existing = dict(
-        Arrival.objects.filter(
-            agency=agency, record_id__in=[r.record_id for r in records]
-        ).values_list("record_id", "pk")
-    )
+    wanted = {r.record_id for r in records}
+    # One scan of the agency's ids rather than an IN list as long as the file.
+    existing = {
+        record_id: pk
+        for record_id, pk in Arrival.objects.filter(agency=agency).values_list("record_id", "pk")
+        if record_id in wanted
+    }
     new = [r for r in records if r.record_id not in existing]
     old = [r for r in records if r.record_id in existing]
     user = _history_user(actor)
