@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "saebom.core",
     "saebom.accounts",
     "saebom.registry",
+    "saebom.stats",
     "saebom.api",
     "saebom.demo",
 ]
@@ -272,4 +273,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("SAEBOM_LOG_LEVEL", "WARNING")},
 }
 
+SAEBOM_STATS_MIN_CELL = env_int("SAEBOM_STATS_MIN_CELL", 5, minimum=3, maximum=100)
+SAEBOM_PUBLIC_STATS = env_bool("SAEBOM_PUBLIC_STATS", False)
 SAEBOM_API_TOKEN_DAYS = env_int("SAEBOM_API_TOKEN_DAYS", 90, minimum=1, maximum=366)

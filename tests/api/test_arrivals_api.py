@@ -105,3 +105,21 @@ def test_other_agency_records_are_404(
 
 def test_researcher_cannot_list_arrivals(client: Client, make_user: Callable[..., User]) -> None:
     assert client.get("/api/v1/arrivals", **auth(make_user(Role.RESEARCHER))).status_code == 403
+
+
+def test_record_ids_with_a_slash_are_reachable(client: Client, officer: User) -> None:
+    arrivals_import(
+        actor=officer, data=csv_bytes([row(1, record_id="2023/0001")]), filename="a.csv"
+    )
+    response = client.get("/api/v1/arrivals/2023/0001", **auth(officer))
+    assert response.status_code == 200 and response.json()["record_id"] == "2023/0001"
+
+
+def test_superscript_digits_are_a_422_not_a_crash(client: Client, officer: User) -> None:
+    response = client.post(
+        "/api/v1/arrivals",
+        BODY | {"birth_year": "198²"},
+        content_type="application/json",
+        **auth(officer),
+    )
+    assert response.status_code == 422

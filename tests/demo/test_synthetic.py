@@ -112,3 +112,22 @@ def test_loaded_demo_counts_from_the_database_equal_the_series() -> None:
     assert not Arrival.objects.filter(is_synthetic=False).exists()
     assert not Person.objects.filter(is_synthetic=False).exists()
     assert demo_arrivals_load(actor=system_actor(), seed=SEED) == 0  # once per installation
+    # the statistics module's own report, and the trend facts, on the demo data
+    from saebom.stats.reports import arrivals_report, ministry_layout
+    from saebom.stats.series import registry_series
+    from saebom.stats.trends import check_claim, trend_facts
+
+    report = arrivals_report(actor=system_actor(), by="year,sex")
+    assert {(r.keys[0], r.keys[1]): r.count for r in report.rows} == {
+        (str(year) if year > 2001 else "~1998" if year == 1998 else "1999-2001", sex): n
+        for (year, sex), n in official_by_year().items()
+    }
+    layout = {row.period: row.cumulative for row in ministry_layout(report)}
+    assert layout["2023"] == 34_078 and layout["2025"] == 34_537
+    facts = trend_facts(registry_series(system_actor()), 2023, baseline=(2017, 2019)).as_json()
+    assert (
+        round(facts["ratio_to_previous"], 2) == 2.93
+        and round(facts["ratio_to_baseline"], 2) == 0.18
+    )
+    verdict = check_claim(registry_series(system_actor()), 2023, "tripled", baseline=(2017, 2019))
+    assert [f.supported for f in verdict.findings] == [True, False]

@@ -237,3 +237,92 @@ def test_cli_import_reports_rows_and_writes_errors(tmp_path: Path) -> None:
     assert "R-00001" in out.read_text() and "김철" not in out.read_text()
     assert AuditEvent.objects.filter(action="export", actor_name__startswith="system:").exists()
     assert system_actor().audit_name.startswith("system:")
+
+
+def test_unbalanced_quote_is_an_error_not_lost_rows(officer: User) -> None:
+    data = b'record_id,arrival_date,name_en\nQ1,2020,"Kim Chol\nQ2,2021,Ri Yong\nQ3,2022,Pak Su\n'
+    with pytest.raises(ImportRejected, match="not readable as CSV"):
+        arrivals_import(actor=officer, data=data, filename="q.csv")
+    assert Arrival.objects.count() == 0
+
+
+def test_quoted_line_break_in_a_cell_is_refused(officer: User) -> None:
+    data = b'record_id,arrival_date,name_en\nQ1,2020,"Kim\nChol"\nQ2,2021,Ri Yong\n'
+    report = arrivals_import(actor=officer, data=data, filename="q.csv")
+    assert not report.written and report.errors[0].column == "name_en"
+
+
+def test_blank_csv_lines_are_skipped(officer: User) -> None:
+    data = csv_bytes([row(1)]) + b"\n,,,\n" + csv_bytes([row(2)]).split(b"\n", 1)[1]
+    assert arrivals_import(actor=officer, data=data, filename="a.csv").created == 2
+
+
+def test_xlsx_formula_cells_are_refused(officer: User) -> None:
+    report = arrivals_import(
+        actor=officer, data=xlsx_bytes([row(1, name_ko='="김"&"철수"')]), filename="f.xlsx"
+    )
+    assert not report.written
+    assert (report.errors[0].column, report.errors[0].message) == (
+        "name_ko",
+        "is a formula; import values only",
+    )
+
+
+def test_damaged_xlsx_sheet_is_rejected_cleanly(officer: User) -> None:
+    import zipfile
+
+    source = io.BytesIO(xlsx_bytes([row(n) for n in range(50)]))
+    damaged = io.BytesIO()
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(damaged, "w") as copy:
+        for item in original.infolist():
+            content = original.read(item.filename)
+            copy.writestr(
+                item,
+                content[: len(content) // 2] if item.filename.endswith("sheet1.xml") else content,
+            )
+    with pytest.raises(ImportRejected, match="not a readable XLSX"):
+        arrivals_import(actor=officer, data=damaged.getvalue(), filename="d.xlsx")
+    assert Arrival.objects.count() == 0
+
+
+def test_synthetic_export_imports_as_synthetic(officer: User) -> None:
+    arrivals_import(actor=officer, data=csv_bytes([row(1)]), filename="a.csv")
+    Arrival.objects.update(is_synthetic=True)
+    first = arrivals_export(actor=officer, fmt="csv")
+    Arrival.objects.all().delete()
+    arrivals_import(actor=officer, data=first.content, filename="again.csv")
+    assert Arrival.objects.get().is_synthetic
+    assert arrivals_export(actor=officer, fmt="csv").content == first.content
+
+
+def test_editing_the_birth_year_keeps_the_identity_in_step(officer: User) -> None:
+    from saebom.registry.selectors import arrival_data, possible_duplicates
+    from saebom.registry.services import arrival_update
+
+    arrivals_import(
+        actor=officer,
+        data=csv_bytes([row(1, name_ko="리영철", birth_year="1980")]),
+        filename="a.csv",
+    )
+    arrival = Arrival.objects.get()
+    changed = arrival_data(arrival)
+    changed.birth_year = 1981
+    arrival_update(actor=officer, arrival=arrival, data=changed, expected_version=1)
+    assert possible_duplicates(officer, name_ko="이영철", name_en="", birth_year=1981)
+    assert not possible_duplicates(officer, name_ko="이영철", name_en="", birth_year=1980)
+    assert Arrival.objects.get().updated_at > arrival.created_at
+
+
+def test_sqlite_ids_of_deleted_rows_are_not_reused(officer: User) -> None:
+    from saebom.registry.models import ArrivalReason
+
+    arrivals_import(actor=officer, data=csv_bytes([row(1, reasons="other")]), filename="a.csv")
+    first = ArrivalReason.objects.get().pk
+    arrivals_import(
+        actor=officer, data=csv_bytes([row(1, reasons="economic_hardship")]), filename="a.csv"
+    )
+    assert ArrivalReason.objects.get().pk > first
+    history_ids = list(
+        ArrivalReason.history.values_list("id", "history_type").order_by("history_id")
+    )
+    assert history_ids == [(first, "+"), (first, "-"), (ArrivalReason.objects.get().pk, "+")]

@@ -78,12 +78,15 @@ def test_a_full_row_parses_codes_and_labels() -> None:
         (
             {"birth_year": "1991", "date_of_birth": "1990-01-01"},
             "birth_year",
-            "does not match date_of_birth",
+            "does not match the year of date_of_birth",
         ),
         ({"date_of_birth": "1990-05"}, "date_of_birth", "must be a full date"),
         ({"left_north_date": "2024"}, "left_north_date", "is after the arrival date"),
         ({"name_ko": "가" * 201}, "name_ko", "longer than 200"),
         ({"name_en": "Kim\x00Chol"}, "name_en", "control characters"),
+        ({"name_ko": "김\n철수"}, "name_ko", "control characters"),
+        ({"birth_year": "198²"}, "birth_year", "is not a four-digit year"),
+        ({"date_of_birth": "1899-12-31"}, "date_of_birth", "between 1900 and today"),
     ],
 )
 def test_each_rule_names_its_column(cells: dict[str, str], column: str, message: str) -> None:
@@ -127,3 +130,22 @@ def test_formulas_are_neutralised_and_restored(text: str) -> None:
     assert guarded.startswith("'") and guarded[1:] == text
     data = parse_row({"record_id": "R", "arrival_date": "2023", "name_en": guarded}, today=TODAY)
     assert data.name_en == " ".join(text.split())
+
+
+def test_birth_dates_before_1945_are_fine() -> None:
+    data = parse_row(
+        {"record_id": "R", "arrival_date": "1995", "date_of_birth": "1925-05-29"}, today=TODAY
+    )
+    assert data.birth_year == 1925
+
+
+def test_identity_values_are_never_quoted_in_errors() -> None:
+    found = problems(date_of_birth="1990-02-31", birth_year="1991")
+    assert "1990-02-31" not in found["date_of_birth"] and "the value" in found["date_of_birth"]
+
+
+def test_names_without_latin_letters_get_no_romanised_index() -> None:
+    from saebom.registry.names import romanised_name_key
+
+    assert romanised_name_key("김철수", 1980) == "" and romanised_name_key("—", 1980) == ""
+    assert romanised_name_key("Kim Chol-su", 1980) != ""

@@ -41,7 +41,7 @@ def test_a_newer_release_becomes_current_and_the_old_one_is_kept(
     [
         (("2024,2024,2024,26,210,236", "2024,2024,2024,26,210,999"), "is not male \\+ female"),
         (("2024,2024,2024,26,210,236", "2024,2024,2024,26,lots,236"), "is not a whole number"),
-        (("2024,2024,2024,26,210,236", "2024,2024,2019,26,210,236"), "increasing order"),
+        (("2024,2024,2024,26,210,236", "2024,,2019,26,210,236"), "increasing order"),
         (("period,first_year", "periode,first_year"), "the header must be"),
     ],
 )
@@ -65,3 +65,18 @@ def test_only_admins_and_statisticians_load_series(make_user: Callable[..., User
         official_series_import(
             actor=make_user(Role.INTAKE_OFFICER), data=SHIPPED_SERIES.read_bytes()
         )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("2003,2003,2003,474,811,1285", "2002,2003,2003,474,811,1285"), "appears twice"),
+        (("2003,2003,2003", "2003 (a revised estimate),2003,2003"), "1 to 16 characters"),
+        (("2003,2003,2003", "2003,2004,2003"), "first_year"),
+        (("2003,2003,2003,474", "2003,2003,2003,47²"), "whole number"),
+    ],
+)
+def test_malformed_periods_are_row_errors(change: tuple[str, str], message: str) -> None:
+    data = SHIPPED_SERIES.read_text().replace(*change).encode()
+    with pytest.raises(ImportRejected, match=message):
+        official_series_import(actor=system_actor(), data=data)

@@ -238,3 +238,24 @@ def test_identifiers_absent_from_the_raw_database_file(officer: User) -> None:
     assert b"R-00001" in raw  # the record is there
     for secret in (marker_ko, marker_en, "1977-06-05"):
         assert secret.encode() not in raw
+
+
+def test_stale_edit_stays_stale_through_a_validation_error(
+    officer: User, officer_client: Client
+) -> None:
+    arrivals_import(actor=officer, data=csv_bytes([row(1)]), filename="a.csv")
+    arrival = Arrival.objects.get()
+    url = reverse("registry:arrival_edit", args=[arrival.pk])
+    stale = FORM | {"record_id": arrival.record_id, "version": "1"}
+    Arrival.objects.filter(pk=arrival.pk).update(
+        version=2, origin_province="pyongyang"
+    )  # someone saved
+    page = officer_client.post(url, stale | {"birth_year": "19x0"}).content.decode()
+    assert 'name="version" value="1"' in page  # still the version this person started from
+    again = officer_client.post(url, stale)
+    assert "someone else saved this record" in again.content.decode()
+    assert Arrival.objects.get().origin_province == "pyongyang"
+
+
+def test_nul_in_a_query_is_refused(officer_client: Client) -> None:
+    assert officer_client.get(reverse("registry:arrival_list") + "?sex=%00").status_code == 400

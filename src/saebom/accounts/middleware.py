@@ -11,7 +11,7 @@ from saebom.accounts.selectors import mfa_satisfied
 
 # Pages reachable before MFA is set up: allauth's own (login, logout, MFA set-up), the
 # language switch, static files, the health check. None of them shows a record.
-OPEN_PREFIXES = ("/accounts/", "/i18n/", "/static/", "/healthz", "/api/")
+OPEN_PREFIXES = ("/accounts/", "/i18n/", "/static/", "/healthz", "/api/", "/public/")
 
 
 class RequireMFAMiddleware:

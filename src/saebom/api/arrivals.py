@@ -125,7 +125,7 @@ def arrival_list(
     return [_out(a) for a in selectors.with_lists(arrivals)[offset : offset + limit]]
 
 
-@router.get("/arrivals/{record_id}", response=ArrivalOut)
+@router.get("/arrivals/{path:record_id}", response=ArrivalOut)
 def arrival_detail(request: HttpRequest, record_id: str) -> dict[str, Any]:
     return _out(_visible(request, record_id, Action.ARRIVAL_VIEW))
 
@@ -157,7 +157,7 @@ def arrival_create(request: HttpRequest, payload: ArrivalCreateIn) -> Status[dic
     )
 
 
-@router.put("/arrivals/{record_id}", response=ArrivalOut)
+@router.put("/arrivals/{path:record_id}", response=ArrivalOut)
 def arrival_update(
     request: HttpRequest, record_id: str, payload: ArrivalUpdateIn
 ) -> dict[str, Any]:

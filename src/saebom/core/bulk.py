@@ -37,7 +37,11 @@ def allocate_ids(model: type[models.Model], count: int) -> list[int]:
             return [row[0] for row in cursor.fetchall()]
         quoted = connection.ops.quote_name
         cursor.execute(f"SELECT COALESCE(MAX({quoted(column)}), 0) FROM {quoted(table)}")  # noqa: S608
-        start = int(cursor.fetchone()[0]) + 1
+        highest = int(cursor.fetchone()[0])
+        # AUTOINCREMENT never reuses an id, even of a deleted row: neither may we.
+        cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+        row = cursor.fetchone()
+        start = max(highest, int(row[0]) if row else 0) + 1
     return list(range(start, start + count))
 
 

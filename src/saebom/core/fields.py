@@ -170,7 +170,8 @@ class BlindIndexField(models.CharField):  # type: ignore[type-arg]
     def index_for(self, *values: Any) -> str | None:
         if any(value in (None, "") for value in values):
             return None
-        return keyring().blind_index(self.normaliser(*values), self.purpose or self.attname)
+        key = self.normaliser(*values)
+        return keyring().blind_index(key, self.purpose or self.attname) if key else None
 
     def pre_save(self, model_instance: models.Model, add: bool) -> str | None:
         value = self.index_for(*(getattr(model_instance, source) for source in self.sources))

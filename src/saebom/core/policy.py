@@ -60,6 +60,9 @@ class Action(enum.StrEnum):
     IDENTIFIERS_VIEW = "identifiers.view"
     IDENTIFIERS_EXPORT = "identifiers.export"
     OFFICIAL_SERIES_IMPORT = "official_series.import"
+    STATS_VIEW = "stats.view"  # reports; without STATS_EXACT only disclosure-controlled ones
+    STATS_EXACT = "stats.exact"  # counts below the disclosure threshold
+    ELITE_CATEGORIES = "stats.elite_categories"
 
 
 R = Role
@@ -90,6 +93,18 @@ POLICY: dict[Action, dict[Role, Scope]] = {
     },
     Action.IDENTIFIERS_EXPORT: {R.ADMIN: Scope.AGENCY},
     Action.OFFICIAL_SERIES_IMPORT: {R.ADMIN: Scope.ALL, R.STATISTICIAN: Scope.ALL},
+    Action.STATS_VIEW: {
+        R.STATISTICIAN: Scope.ALL,
+        R.RESEARCHER: Scope.ALL,
+        R.ADMIN: Scope.AGENCY,
+        R.INTAKE_OFFICER: Scope.AGENCY,
+    },
+    Action.STATS_EXACT: {
+        R.STATISTICIAN: Scope.ALL,
+        R.ADMIN: Scope.AGENCY,
+        R.INTAKE_OFFICER: Scope.AGENCY,
+    },
+    Action.ELITE_CATEGORIES: {R.ADMIN: Scope.AGENCY},
 }
 
 

@@ -19,7 +19,8 @@ from saebom.registry import selectors
 from saebom.registry.interchange import COLUMNS, IDENTITY_COLUMNS, format_row, neutralise
 
 FORMATS = ("csv", "xlsx", "json")
-SYNTHETIC_NOTE = "SYNTHETIC DEMO DATA — not real persons / 합성 시연 데이터 — 실제 인물이 아님"
+SYNTHETIC_MARK = "SYNTHETIC DEMO DATA"
+SYNTHETIC_NOTE = f"{SYNTHETIC_MARK} — not real persons / 합성 시연 데이터 — 실제 인물이 아님"
 
 
 @dataclass(frozen=True)

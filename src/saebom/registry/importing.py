@@ -19,6 +19,7 @@ from saebom.core.actors import Actor
 from saebom.core.audit import audit_record
 from saebom.core.exceptions import SaebomError
 from saebom.core.policy import Action
+from saebom.registry.exporting import SYNTHETIC_MARK
 from saebom.registry.interchange import ArrivalData, RowInvalid, header_problems, parse_row
 from saebom.registry.services import agency_for, arrivals_save
 
@@ -57,7 +58,15 @@ class ImportRejected(SaebomError):
         self.errors = errors
 
 
-Table = tuple[list[str], Iterator[tuple[int, list[object]]]]
+@dataclass
+class Table:
+    header: list[str]
+    rows: Iterator[tuple[int, list[object]]]
+    synthetic: bool = False  # the file says it holds synthetic demo data (Saebom's own export)
+
+
+class FormulaCell(str):
+    """A spreadsheet formula: only values are imported, never formulas."""
 
 
 def read_table(data: bytes, filename: str) -> Table:
@@ -71,34 +80,37 @@ def read_table(data: bytes, filename: str) -> Table:
     return _read_csv(data)
 
 
+def _unreadable(line: int, what: str) -> ImportRejected:
+    return ImportRejected([RowError(line, "", what)])
+
+
 def _read_csv(data: bytes) -> Table:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise ImportRejected(
-            [RowError(line, "", "the file is not UTF-8 text (save it as CSV UTF-8)")]
-        ) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+        raise _unreadable(line, "the file is not UTF-8 text (save it as CSV UTF-8)") from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    comments: list[str] = []
     try:
         header = [name.strip() for name in next(reader)]
         while header and header[0].startswith("#"):  # comment lines, such as a synthetic-data note
+            comments.append(",".join(header))
             header = [name.strip() for name in next(reader)]
     except StopIteration:
-        raise ImportRejected([RowError(1, "", "the file is empty")]) from None
+        raise _unreadable(1, "the file is empty") from None
     except csv.Error as exc:
-        raise ImportRejected([RowError(1, "", f"not readable as CSV: {exc}")]) from None
+        raise _unreadable(reader.line_num, f"not readable as CSV: {exc}") from None
 
     def rows() -> Iterator[tuple[int, list[object]]]:
         try:
             for values in reader:
-                yield reader.line_num, list(values)
+                if any(value.strip() for value in values):  # blank lines are skipped
+                    yield reader.line_num, list(values)
         except csv.Error as exc:
-            raise ImportRejected(
-                [RowError(reader.line_num, "", f"not readable as CSV: {exc}")]
-            ) from None
+            raise _unreadable(reader.line_num, f"not readable as CSV: {exc}") from None
 
-    return header, rows()
+    return Table(header, rows(), synthetic=any(SYNTHETIC_MARK in c for c in comments))
 
 
 def _read_xlsx(data: bytes) -> Table:
@@ -108,37 +120,56 @@ def _read_xlsx(data: bytes) -> Table:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             expanded = sum(info.file_size for info in archive.infolist())
         if expanded > MAX_XLSX_EXPANSION * max(len(data), 1) and expanded > MAX_FILE_BYTES:
-            raise ImportRejected([RowError(0, "", "the workbook expands to an implausible size")])
-        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+            raise _unreadable(0, "the workbook expands to an implausible size")
+        # Formulas as written (not cached results), so that a formula is refused, not emptied.
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+        sheet = book.worksheets[0]
+        synthetic = any(
+            SYNTHETIC_MARK in str(value)
+            for other in book.worksheets[1:]
+            for line in other.iter_rows(values_only=True)
+            for value in line
+        )
     except ImportRejected:
         raise
     except Exception as exc:  # openpyxl and zipfile raise many types for a damaged file
-        raise ImportRejected(
-            [RowError(0, "", f"not a readable XLSX workbook ({type(exc).__name__})")]
-        ) from None
-    sheet = book.worksheets[0]
-    numbered = enumerate(sheet.iter_rows(values_only=True), 1)
+        raise _unreadable(0, f"not a readable XLSX workbook ({type(exc).__name__})") from None
+
+    def numbered() -> Iterator[tuple[int, list[object]]]:
+        try:
+            for number, values in enumerate(sheet.iter_rows(values_only=True), 1):
+                yield (
+                    number,
+                    [
+                        FormulaCell(v) if isinstance(v, str) and v.startswith("=") else v
+                        for v in values
+                    ],
+                )
+        except Exception as exc:  # the sheet's XML is read lazily: damage shows up here
+            raise _unreadable(0, f"not a readable XLSX workbook ({type(exc).__name__})") from None
+
+    lines = numbered()
     try:
-        _, first = next(numbered)
+        _, first = next(lines)
     except StopIteration:
-        raise ImportRejected([RowError(1, "", "the first sheet is empty")]) from None
+        raise _unreadable(1, "the first sheet is empty") from None
     header = ["" if value is None else str(value).strip() for value in first]
     while header and not header[-1]:
         header.pop()
 
     def rows() -> Iterator[tuple[int, list[object]]]:
-        for number, values in numbered:
+        for number, values in lines:
             if any(value not in (None, "") for value in values):
-                yield number, list(values)
+                yield number, values
 
-    return header, rows()
+    return Table(header, rows(), synthetic=synthetic)
 
 
 Progress = Callable[[str, int, int], None]
 
 
 def _records(table: Table, report: ImportReport, progress: Progress | None) -> list[ArrivalData]:
-    header, rows = table
+    header, rows = table.header, table.rows
     problems = header_problems(header)
     if problems:
         raise ImportRejected([RowError(1, p.column, p.message) for p in problems])
@@ -167,6 +198,9 @@ def _records(table: Table, report: ImportReport, progress: Progress | None) -> l
 
 
 def _row_shape_errors(number: int, header: list[str], values: list[object]) -> list[RowError]:
+    formulas = [name for name, v in zip(header, values, strict=False) if isinstance(v, FormulaCell)]
+    if formulas:
+        return [RowError(number, name, "is a formula; import values only") for name in formulas]
     extra = [v for v in values[len(header) :] if v not in (None, "")]
     if extra:
         return [RowError(number, "", f"has {len(values)} cells but the header has {len(header)}")]
@@ -189,7 +223,8 @@ def arrivals_import(
     """Validate the whole file, then write it in one transaction (or nothing at all)."""
     agency = agency_for(actor, Action.ARRIVAL_IMPORT, agency_code)
     report = ImportReport(dry_run=dry_run)
-    records = _records(read_table(data, filename), report, progress)
+    table = read_table(data, filename)
+    records = _records(table, report, progress)
     report.skipped = len({e.row for e in report.errors})
     if dry_run or (report.errors and not skip_invalid):
         return report
@@ -197,6 +232,7 @@ def arrivals_import(
         progress("writing", 0, len(records))
     with transaction.atomic():
         counts = arrivals_save(
+            synthetic=table.synthetic,
             actor=actor,
             agency=agency,
             records=records,

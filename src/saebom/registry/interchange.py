@@ -46,10 +46,12 @@ VOCABULARY_OF = {
 }
 LIST_SEPARATOR = ";"
 MAX_RECORD_ID, MAX_NAME = 64, 200
-EARLIEST_YEAR = 1945
+EARLIEST_YEAR = 1945  # arrivals and departures
+EARLIEST_BIRTH_YEAR = 1900
+_FOUR_DIGITS = re.compile(r"^[0-9]{4}$")
 FORMULA_STARTS = ("=", "+", "-", "@")
 _PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # line breaks and tabs included: one line per cell
 
 
 @dataclass(frozen=True)
@@ -191,25 +193,29 @@ class _RowParser:
             self.fail("record_id", f"is longer than {MAX_RECORD_ID} characters")
         return value
 
-    def partial_date(self, column: str, *, required: bool = False) -> PartialDate | None:
+    def partial_date(
+        self, column: str, *, required: bool = False, earliest: int = EARLIEST_YEAR
+    ) -> PartialDate | None:
         text = self.cell(column)
         if not text:
             if required:
                 self.fail(column, "is required")
             return None
+        # Identifiers are never quoted back: error reports travel further than the record.
+        shown = "the value" if column in IDENTITY_COLUMNS else repr(text)
         match = _PARTIAL_DATE.match(text)
         if match is None:
-            self.fail(column, f"{text!r} is not YYYY, YYYY-MM or YYYY-MM-DD")
+            self.fail(column, f"{shown} is not YYYY, YYYY-MM or YYYY-MM-DD")
             return None
         year, month, day = (int(part) if part else None for part in match.groups())
         precision = Precision.DAY if day else Precision.MONTH if month else Precision.YEAR
         try:
             value = datetime.date(year or 1, month or 1, day or 1)
         except ValueError:
-            self.fail(column, f"{text!r} is not a real date")
+            self.fail(column, f"{shown} is not a real date")
             return None
-        if not value.year >= EARLIEST_YEAR or value > self.today:
-            self.fail(column, f"{text!r} must be between {EARLIEST_YEAR} and today")
+        if value.year < earliest or value > self.today:
+            self.fail(column, f"{shown} must be between {earliest} and today")
             return None
         return PartialDate(value, precision)
 
@@ -246,7 +252,7 @@ class _RowParser:
         return value
 
     def date_of_birth(self) -> datetime.date | None:
-        parsed = self.partial_date("date_of_birth")
+        parsed = self.partial_date("date_of_birth", earliest=EARLIEST_BIRTH_YEAR)
         if parsed is not None and parsed.precision != Precision.DAY:
             self.fail("date_of_birth", "must be a full date YYYY-MM-DD (use birth_year otherwise)")
             return None
@@ -256,14 +262,16 @@ class _RowParser:
         text = self.cell("birth_year")
         if not text:
             return data.date_of_birth.year if data.date_of_birth else None
-        if not text.isdigit() or len(text) != 4:
+        if not _FOUR_DIGITS.match(text):
             self.fail("birth_year", f"{text!r} is not a four-digit year")
             return None
         year = int(text)
-        if not 1900 <= year <= data.arrival.value.year:
-            self.fail("birth_year", f"{year} must be between 1900 and the arrival year")
+        if not EARLIEST_BIRTH_YEAR <= year <= data.arrival.value.year:
+            self.fail(
+                "birth_year", f"{year} must be between {EARLIEST_BIRTH_YEAR} and the arrival year"
+            )
         elif data.date_of_birth and data.date_of_birth.year != year:
-            self.fail("birth_year", f"{year} does not match date_of_birth {data.date_of_birth}")
+            self.fail("birth_year", f"{year} does not match the year of date_of_birth")
         return year
 
     def check_order(self, data: ArrivalData) -> None:

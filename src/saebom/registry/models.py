@@ -208,7 +208,7 @@ class ImportJob(models.Model):
 
     agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
     created_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
-    filename = models.CharField(max_length=120)
+    filename = EncryptedTextField()  # a file name can name a person
     content = EncryptedTextField()  # base64 of the uploaded bytes; cleared when the job ends
     skip_invalid = models.BooleanField(default=False)
     dry_run = models.BooleanField(default=False)

@@ -57,7 +57,7 @@ def korean_name_key(name: object, birth_year: object = None) -> str:
     if len(words) == 1 and len(text) >= 2 and _syllable_parts(text[0]) and _syllable_parts(text[1]):
         words = [text[0], text[1:]]
     folded = "".join(southern_initial(word[0]) + word[1:] for word in words if word)
-    return _with_year(folded, birth_year)
+    return _with_year(folded, birth_year) if folded else ""
 
 
 SURNAME_VARIANTS: dict[str, tuple[str, ...]] = {
@@ -98,7 +98,7 @@ def romanised_name_key(name: object, birth_year: object = None) -> str:
     ascii_only = unicodedata.normalize("NFKD", normalise_text(str(name)))
     letters = _NOT_LETTERS.sub("", ascii_only.replace("-", "")).split()
     if not letters:
-        return _with_year("", birth_year)
+        return ""  # nothing to compare: no index, rather than one that matches everyone
     surname, given = letters[0], "".join(letters[1:])
     return _with_year(f"{_CANONICAL_SURNAME.get(surname, surname)} {given}", birth_year)
 

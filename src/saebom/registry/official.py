@@ -11,6 +11,7 @@ import csv
 import datetime
 import io
 import itertools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +62,7 @@ def parse_series(data: bytes) -> SeriesFile:
 
 def _number(record: dict[str, str], column: str) -> int:
     text = (record.get(column) or "").strip()
-    if not text.isdigit():
+    if not re.fullmatch(r"[0-9]{1,9}", text):
         raise ValueError(f"{column}: {text!r} is not a whole number")
     return int(text)
 
@@ -76,8 +77,10 @@ def _series_row(record: dict[str, str]) -> OfficialYear:
         female=_number(record, "female"),
         status=(record.get("status") or "").strip()[:120],
     )
-    if not row.period:
-        raise ValueError("period: is required")
+    if not row.period or len(row.period) > 16:
+        raise ValueError("period: must have 1 to 16 characters")
+    if row.first_year is not None and row.first_year > row.last_year:
+        raise ValueError("first_year: is after last_year")
     if row.male + row.female != _number(record, "total"):
         raise ValueError(f"total: {record['total']} is not male + female ({row.male + row.female})")
     return row
@@ -85,6 +88,11 @@ def _series_row(record: dict[str, str]) -> OfficialYear:
 
 def _series_shape_errors(rows: list[OfficialYear]) -> list[RowError]:
     errors = []
+    seen: set[str] = set()
+    for number, row in enumerate(rows, 2):
+        if row.period in seen:
+            errors.append(RowError(number, "period", f"{row.period!r} appears twice"))
+        seen.add(row.period)
     for number, (before, after) in enumerate(itertools.pairwise(rows), 3):
         if after.last_year <= before.last_year:
             errors.append(RowError(number, "last_year", "periods must be in increasing order"))

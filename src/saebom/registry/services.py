@@ -117,6 +117,12 @@ def _fresh_public_ids(count: int) -> list[str]:
     return list(chosen)[:count]
 
 
+def _lock_agency(agency: Agency) -> None:
+    """Writers of one agency's records take turns, so two imports or intakes of the same
+    record id cannot both decide to create it (SQLite's immediate transactions do this anyway)."""
+    list(Agency.objects.select_for_update().filter(pk=agency.pk).values_list("pk", flat=True))
+
+
 def arrivals_save(
     *,
     actor: Actor,
@@ -129,6 +135,7 @@ def arrivals_save(
 
     Call inside a transaction; the caller records the audit event for the whole batch.
     """
+    _lock_agency(agency)
     wanted = {r.record_id for r in records}
     # One scan of the agency's ids rather than an IN list as long as the file.
     existing = {
@@ -298,22 +305,44 @@ def _update_batch(
 ) -> None:
     by_id = Arrival.objects.select_for_update().in_bulk([existing[r.record_id] for r in batch])
     pairs = []
+    now = timezone.now()
     for data in batch:
         arrival = by_id[existing[data.record_id]]
         _apply(arrival, data)
         arrival.version += 1
+        arrival.updated_at = now  # bulk_update skips auto_now
         pairs.append((arrival, data))
     bulk_update_with_history(
-        [a for a, _ in pairs], Arrival, list(ARRIVAL_FIELDS), batch_size=BATCH, default_user=user
+        [a for a, _ in pairs],
+        Arrival,
+        [*ARRIVAL_FIELDS, "updated_at"],
+        batch_size=BATCH,
+        default_user=user,
     )
     _replace_children(pairs, user)
     for arrival, data in pairs:
         if data.has_identity:
-            _identity_save(arrival.person, data)
+            _identity_save(arrival.person, data, user)
+        else:
+            _identity_birth_year(arrival.person, data.birth_year, user)
 
 
-def _identity_save(person: Person, data: ArrivalData) -> PersonIdentity:
+def _identity_birth_year(person: Person, birth_year: int | None, user: User | None) -> None:
+    """Keep the identity's birth year (and so its blind indexes) in step with the arrival's."""
+    identity = PersonIdentity.objects.filter(person=person).first()
+    if identity is None or identity.birth_year == birth_year:
+        return
+    born = identity.date_of_birth
+    if born is not None and birth_year is not None and born.year != birth_year:
+        raise Conflict("the birth year differs from the recorded date of birth", field="birth_year")
+    identity.birth_year = birth_year
+    identity._history_user = user  # type: ignore[attr-defined]
+    identity.save()
+
+
+def _identity_save(person: Person, data: ArrivalData, user: User | None) -> PersonIdentity:
     identity = PersonIdentity.objects.filter(person=person).first() or PersonIdentity(person=person)
+    identity._history_user = user  # type: ignore[attr-defined]
     for name, value in _identity_values(data).items():
         setattr(identity, name, value)
     identity.save()  # one row: the ordinary save keeps its history and blind indexes
@@ -323,11 +352,11 @@ def _identity_save(person: Person, data: ArrivalData) -> PersonIdentity:
 ALIAS_SEPARATOR = "; "
 
 
-def _identity_merge(person: Person, data: ArrivalData) -> None:
+def _identity_merge(person: Person, data: ArrivalData, user: User | None) -> None:
     """A further arrival of a known person: names that differ become aliases, gaps are filled."""
     identity = PersonIdentity.objects.filter(person=person).first()
     if identity is None:
-        _identity_save(person, data)
+        _identity_save(person, data, user)
         return
     aliases = [a for a in (identity.aliases or "").split(ALIAS_SEPARATOR) if a]
     for current, new in ((identity.name_ko, data.name_ko), (identity.name_en, data.name_en)):
@@ -338,6 +367,7 @@ def _identity_merge(person: Person, data: ArrivalData) -> None:
     identity.name_en = identity.name_en or data.name_en or None
     identity.date_of_birth = identity.date_of_birth or data.date_of_birth
     identity.birth_year = identity.birth_year or data.birth_year
+    identity._history_user = user  # type: ignore[attr-defined]
     identity.save()
 
 
@@ -359,15 +389,16 @@ def arrival_create(
     """Intake of one arrival: a new person, or a new arrival of a person already registered."""
     agency = agency_for(actor, Action.ARRIVAL_CREATE, agency_code)
     with transaction.atomic():
+        _lock_agency(agency)
         if Arrival.objects.filter(agency=agency, record_id=data.record_id).exists():
             raise Conflict(
                 f"record id {data.record_id!r} is already used in this agency", field="record_id"
             )
         person = link_to or Person.objects.create(public_id=_fresh_public_ids(1)[0])
         if link_to is not None and data.has_identity:
-            _identity_merge(person, data)
+            _identity_merge(person, data, _history_user(actor))
         elif data.has_identity:
-            _identity_save(person, data)
+            _identity_save(person, data, _history_user(actor))
         arrival = Arrival(person=person, agency=agency, record_id=data.record_id)
         _apply(arrival, data)
         arrival._history_user = _history_user(actor)  # type: ignore[attr-defined]

@@ -151,22 +151,26 @@ def arrival_edit(request: HttpRequest, arrival_id: int) -> HttpResponse:
     form.fields["record_id"].disabled = True
     for name in ("name_ko", "name_en", "date_of_birth"):
         del form.fields[name]
+    # The version the person started from travels with the form, through every re-display:
+    # re-reading it here would let a stale edit overwrite someone else's.
+    version_text = request.POST.get("version", str(arrival.version))
+    version = int(version_text) if version_text.isdecimal() else 0
     if request.method == "POST" and form.is_valid():
         assert form.data_record is not None
         try:
-            version = int(request.POST.get("version", "0"))
             services.arrival_update(
                 actor=actor(request),
                 arrival=arrival,
                 data=form.data_record,
                 expected_version=version,
             )
-        except (Conflict, ValueError) as exc:
-            form.add_error(None, getattr(exc, "message", str(exc)))
+        except Conflict as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
             messages.success(request, _("The arrival was saved."))
             return redirect("registry:arrival_detail", arrival_id=arrival.pk)
-    return render(request, "registry/arrival_form.html", {"form": form, "arrival": arrival})
+    context = {"form": form, "arrival": arrival, "version": version}
+    return render(request, "registry/arrival_form.html", context)
 
 
 @policy.route(Action.ARRIVAL_IMPORT)
@@ -207,9 +211,11 @@ def import_status(request: HttpRequest, job_id: int) -> HttpResponse:
     template = (
         "registry/import_status.html#status" if is_htmx(request) else "registry/import_status.html"
     )
-    return render(
+    response = render(
         request, template, {"job": job, "report": report, "errors": report.get("errors", [])[:200]}
     )
+    response["Cache-Control"] = "no-store"  # error messages may quote cells
+    return response
 
 
 @policy.route(Action.ARRIVAL_IMPORT)
@@ -220,6 +226,7 @@ def import_errors(request: HttpRequest, job_id: int) -> HttpResponse:
     ]
     response = HttpResponse(errors_csv(errors), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-errors.csv"'
+    response["Cache-Control"] = "no-store"
     return response
 
 

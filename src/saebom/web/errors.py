@@ -11,11 +11,21 @@ from saebom.core.audit import audit_permission_denied
 from saebom.core.exceptions import NotFound, PermissionDenied, SaebomError
 
 
+def _has_nul(request: HttpRequest) -> bool:
+    if "\x00" in request.path:
+        return True
+    return any("\x00" in value for values in request.GET.lists() for value in values[1])
+
+
 class DomainErrorMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if _has_nul(request):  # no database stores it, and no person types it
+            return HttpResponse(
+                "NUL characters are not accepted", status=400, content_type="text/plain"
+            )
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:

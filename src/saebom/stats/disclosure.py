@@ -1,0 +1,232 @@
+"""Disclosure control for anything published: no figure small enough to point at a person.
+
+1. Primary suppression: counts from 1 to k-1 are shown as ``<k``.
+2. Elite arrivals are never broken down by category and appear only as a rounded band.
+3. Secondary suppression: a suppressed value must not be recoverable from what is published.
+   Besides the cells, everyone can know the table's margins (each sum over one dimension, and
+   the grand total) because a coarser public query shows them; a margin is taken as unknown only
+   when it is itself below k. A suppressed value is recoverable exactly when its unit vector lies
+   in the row space of those linear equations restricted to the unknowns, i.e. when every
+   null-space vector of the system is zero at it. Until no suppressed value is, the smallest
+   non-zero cell that shares an equation with a recoverable one is suppressed as well.
+
+The check is exact linear inference (what subtraction across rows, columns and totals gives);
+bounds from non-negativity (a suppressed cell is at most its margin) remain, as in every
+cell-suppression scheme, and are no tighter than the ``<k`` label already says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from saebom.core.exceptions import SaebomError
+
+Key = tuple[str, ...]
+MINIMUM_K = 3
+TRIALS_PER_STEP = 6
+
+
+class Status(StrEnum):
+    SHOWN = "shown"
+    PRIMARY = "primary"  # 1..k-1, shown as "<k"
+    SECONDARY = "secondary"  # suppressed so that a primary cannot be worked out, shown as "x"
+    BAND = "band"  # an elite count, shown only as a rounded band
+
+
+@dataclass(frozen=True)
+class ProtectedCell:
+    key: Key
+    value: int
+    status: Status
+    display: str
+
+    @property
+    def suppressed(self) -> bool:
+        return self.status is not Status.SHOWN
+
+
+def elite_band(count: int) -> str:
+    """The only way an elite count is published (as the Ministry does: "around 10")."""
+    if count < 10:
+        return "<10"
+    if count <= 12:
+        return "about 10"
+    upper = 19 if count < 20 else 49 if count < 50 else None
+    return f"{10 if count < 20 else 20 if count < 50 else 50}-{upper}" if upper else "50+"
+
+
+def protect(
+    cells: dict[Key, int], *, k: int, band_keys: Sequence[Key] = (), band_value: str | None = None
+) -> dict[Key, ProtectedCell]:
+    """Decide, for every cell, whether and how it may be published.
+
+    ``band_keys`` are cells published only as a band (elite counts). ``band_value`` is the key
+    value that marks them (``"yes"`` of the ``elite`` dimension), so that the coarser tables this
+    one is checked against treat their own elite cells alike.
+    """
+    if k < MINIMUM_K:
+        raise SaebomError(f"the minimum cell size k is {MINIMUM_K} at least, not {k}")
+    status = {key: Status.SHOWN for key in cells}
+    for key, value in cells.items():
+        if 0 < value < k:
+            status[key] = Status.PRIMARY
+    for key in band_keys:
+        if key in cells:
+            status[key] = Status.BAND
+    _suppress_complements(cells, status, k, band_value)
+    return {
+        key: ProtectedCell(key, cells[key], status[key], _display(cells[key], status[key], k))
+        for key in cells
+    }
+
+
+def _display(value: int, status: Status, k: int) -> str:
+    if status is Status.PRIMARY:
+        return f"<{k}"
+    if status is Status.SECONDARY:
+        return "x"
+    if status is Status.BAND:
+        return elite_band(value)
+    return str(value)
+
+
+@dataclass
+class _System:
+    """Equations sum(cells of a group) = margin, over the unknowns (suppressed cells and margins
+    below k)."""
+
+    keys: list[Key]
+    groups: list[list[int]]  # cell indexes of each equation
+    margin_unknown: list[bool]
+
+    def __post_init__(self) -> None:
+        self.sets = [set(group) for group in self.groups]
+        self.membership: list[list[int]] = [[] for _ in self.keys]  # equations of each cell
+        for n, group in enumerate(self.groups):
+            for cell in group:
+                self.membership[cell].append(n)
+
+
+def _equations(cells: dict[Key, int], k: int, band_value: str | None) -> _System:
+    """One equation per margin, i.e. per cell of each coarser table (one dimension dropped).
+    A margin is unknown exactly when the coarser table, protected the same way, hides it: that
+    is what a coarser public report shows."""
+    keys = list(cells)
+    width = len(keys[0]) if keys else 0
+    groups: list[list[int]] = []
+    unknown: list[bool] = []
+    for dropped in range(width):
+        members: dict[Key, list[int]] = {}
+        for index, key in enumerate(keys):
+            members.setdefault(key[:dropped] + key[dropped + 1 :], []).append(index)
+        coarser = {margin: sum(cells[keys[i]] for i in group) for margin, group in members.items()}
+        shown = _coarser_shown(coarser, k, band_value)
+        for margin, group in members.items():
+            groups.append(group)
+            unknown.append(not shown[margin])
+    return _System(keys, groups, unknown)
+
+
+def _coarser_shown(coarser: dict[Key, int], k: int, band_value: str | None) -> dict[Key, bool]:
+    if len(next(iter(coarser))) == 0:  # the grand total
+        return {key: not 0 < value < k for key, value in coarser.items()}
+    bands = [key for key in coarser if band_value is not None and band_value in key]
+    protected = protect(coarser, k=k, band_keys=bands, band_value=band_value)
+    return {key: not cell.suppressed for key, cell in protected.items()}
+
+
+def _recoverable(system: _System, hidden: set[int]) -> list[int]:
+    """Indexes of hidden cells whose value follows from the published equations."""
+    unknown_cells = sorted(hidden)
+    if not unknown_cells:
+        return []
+    column = {cell: n for n, cell in enumerate(unknown_cells)}
+    unknown_margins = [n for n, flag in enumerate(system.margin_unknown) if flag]
+    width = len(unknown_cells) + len(unknown_margins)
+    matrix = np.zeros((len(system.groups), width))
+    for row, group in enumerate(system.groups):
+        for cell in group:
+            if cell in column:
+                matrix[row, column[cell]] = 1.0
+    for extra, row in enumerate(unknown_margins):
+        matrix[row, len(unknown_cells) + extra] = -1.0
+    matrix = matrix[np.any(matrix != 0, axis=1)]
+    if matrix.shape[0] == 0:
+        return []
+    _, singular, vh = np.linalg.svd(matrix)
+    rank = int(np.sum(singular > 1e-9))
+    null_space = vh[rank:]
+    if null_space.shape[0] == 0:
+        return unknown_cells
+    determined = np.all(np.abs(null_space[:, : len(unknown_cells)]) < 1e-9, axis=0)
+    return [cell for cell, fixed in zip(unknown_cells, determined, strict=True) if fixed]
+
+
+def _suppress_complements(
+    cells: dict[Key, int], status: dict[Key, Status], k: int, band_value: str | None
+) -> None:
+    if not cells:
+        return
+    system = _equations(cells, k, band_value)
+    hidden = {i for i, key in enumerate(system.keys) if status[key] is not Status.SHOWN}
+    while exposed := _recoverable(system, hidden):
+        # One round protects every exposed cell that has something left to hide beside it
+        # (choices made for earlier ones in the round count for later ones), then looks again.
+        added = False
+        for target in exposed:
+            choice = _complement_for(target, system, hidden, cells)
+            if choice is not None:
+                hidden.add(choice)
+                status[system.keys[choice]] = Status.SECONDARY
+                added = True
+        if not added:
+            raise SaebomError("this table cannot be published safely; choose fewer dimensions")
+
+
+def _complement_for(
+    target: int, system: _System, hidden: set[int], cells: dict[Key, int]
+) -> int | None:
+    """The cheapest cell to hide beside ``target``: first in an equation where ``target`` is the
+    only unknown (it must get a partner there), else the one that stops the inference."""
+
+    def cost(cell: int) -> tuple[bool, int, int]:
+        # Prefer a cell whose other equations already hide something: it closes a cycle
+        # instead of opening a new exposure elsewhere; then the smallest value.
+        closes = any(
+            system.sets[n] & hidden for n in system.membership[cell] if target not in system.sets[n]
+        )
+        return (not closes, cells[system.keys[cell]], cell)
+
+    # A cell alone in an equation with a known margin is published through that margin already:
+    # hiding it protects nothing.
+    blocked = hidden | {
+        group[0]
+        for n, group in enumerate(system.groups)
+        if len(group) == 1 and not system.margin_unknown[n]
+    }
+    own = system.membership[target]
+    pinning = [
+        system.groups[n]
+        for n in own
+        if not system.margin_unknown[n] and not (system.sets[n] - {target}) & hidden
+    ]
+    # Where the choice is forced (fewest partners) first: a lone partner must be hidden anyway.
+    options = [sorted((c for c in g if c not in blocked), key=cost) for g in pinning]
+    options = [partners for partners in options if partners]
+    if options:
+        return min(options, key=len)[0]
+    candidates = sorted({c for n in own for c in system.groups[n] if c not in blocked}, key=cost)
+    if not candidates:
+        return None
+    return next(
+        (
+            c
+            for c in candidates[:TRIALS_PER_STEP]
+            if target not in _recoverable(system, hidden | {c})
+        ),
+        candidates[0],
+    )
