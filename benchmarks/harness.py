@@ -10,6 +10,31 @@ from contextlib import contextmanager
 from pathlib import Path
 
 POSTGRES_SERVER = os.environ.get("SAEBOM_BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/")
+# Every column of registry_arrival, in the order the baselines insert them.
+ARRIVAL_COLUMNS = (
+    "id",
+    "person_id",
+    "agency_id",
+    "record_id",
+    "arrival_date",
+    "arrival_precision",
+    "arrival_year",
+    "sex",
+    "birth_year",
+    "origin_province",
+    "occupation",
+    "education",
+    "elite_category",
+    "left_north_date",
+    "left_north_precision",
+    "route",
+    "protection",
+    "status",
+    "is_synthetic",
+    "version",
+    "created_at",
+    "updated_at",
+)
 UNSET_VARIABLES = (
     "SAEBOM_SECRET_KEY",
     "SAEBOM_SECRET_KEY_FILE",

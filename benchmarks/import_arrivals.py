@@ -23,7 +23,7 @@ import random
 import time
 from collections.abc import Sequence
 
-from harness import scratch_django
+from harness import ARRIVAL_COLUMNS, scratch_django
 
 FULL_SCALE_ROWS = 100_000
 TARGET = 5.00
@@ -131,30 +131,7 @@ def baseline_insert(rows: Sequence[dict[str, str]]) -> int:
         )
         _executemany(
             "registry_arrival",
-            (
-                "id",
-                "person_id",
-                "agency_id",
-                "record_id",
-                "arrival_date",
-                "arrival_precision",
-                "arrival_year",
-                "sex",
-                "birth_year",
-                "origin_province",
-                "occupation",
-                "education",
-                "elite_category",
-                "left_north_date",
-                "left_north_precision",
-                "route",
-                "protection",
-                "status",
-                "is_synthetic",
-                "version",
-                "created_at",
-                "updated_at",
-            ),
+            ARRIVAL_COLUMNS,
             [
                 (
                     n,

@@ -3,8 +3,8 @@
 Data. N generated arrivals (1,000,000 at scale 1.0) written straight into ``registry_person``
 and ``registry_arrival`` with batched ``executemany``: arrival years 1990-2025 weighted like the
 Ministry's published series (the ``~1998`` and ``1999-2001`` totals spread evenly over their
-years), sex drawn with each year's published female share (about 12% before 1999, 75-85% in
-most recent years), provinces weighted towards North Hamgyong and Ryanggang as in the demo data.
+years), sex drawn with each year's published female share (12% up to 1998, 70-90% in most
+years since 2004), provinces weighted towards North Hamgyong and Ryanggang as in the demo data.
 Fixed seed, ids 1..N, all in the default agency. Then ``ANALYZE``.
 
 Saebom. ``stats.engine.count_arrivals(Arrival.objects.all(), parse_dimensions(
@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from harness import scratch_django
+from harness import ARRIVAL_COLUMNS, scratch_django
 
 FULL_SCALE_ROWS = 1_000_000
 TARGET = 1.50
@@ -38,46 +38,6 @@ FIRST_YEAR, LAST_YEAR = 1990, 2025
 SCRATCH_DATABASE = "saebom_bench_report"
 SERIES = Path(__file__).parent.parent / "src/saebom/registry/data/mou-arrivals-by-year.csv"
 DIMENSIONS = "year,sex,origin_province"
-# Shares not published cumulatively; as in saebom.demo.synthetic (border provinces over 75%).
-PROVINCE_WEIGHTS = {
-    "north_hamgyong": 600,
-    "ryanggang": 170,
-    "south_hamgyong": 80,
-    "south_pyongan": 40,
-    "north_pyongan": 30,
-    "jagang": 12,
-    "kangwon": 15,
-    "south_hwanghae": 10,
-    "north_hwanghae": 10,
-    "pyongyang": 25,
-    "nampo": 3,
-    "kaesong": 2,
-    "rason": 3,
-}
-ARRIVAL_COLUMNS = (
-    "id",
-    "person_id",
-    "agency_id",
-    "record_id",
-    "arrival_date",
-    "arrival_precision",
-    "arrival_year",
-    "sex",
-    "birth_year",
-    "origin_province",
-    "occupation",
-    "education",
-    "elite_category",
-    "left_north_date",
-    "left_north_precision",
-    "route",
-    "protection",
-    "status",
-    "is_synthetic",
-    "version",
-    "created_at",
-    "updated_at",
-)
 # The Ministry's year grouping, as stats.dimensions._year computes it.
 PERIOD_SQL = (
     "CASE WHEN arrival_year <= 1998 THEN '~1998' "
@@ -110,6 +70,8 @@ def generated_arrivals(count: int, agency_id: int) -> Iterator[list[tuple[object
     years = list(weights)
     year_weights = [weights[y][0] for y in years]
     female_share = {y: weights[y][1] for y in years}
+    from saebom.demo.synthetic import PROVINCE_WEIGHTS  # the demo's shares; Django is set up
+
     provinces = list(PROVINCE_WEIGHTS)
     province_weights = list(PROVINCE_WEIGHTS.values())
     now = "2026-11-30 00:00:00"
