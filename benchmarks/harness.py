@@ -29,6 +29,8 @@ ARRIVAL_COLUMNS = (
     "left_north_precision",
     "route",
     "protection",
+    "reason_codes",
+    "transit_codes",
     "status",
     "is_synthetic",
     "version",

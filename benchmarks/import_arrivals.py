@@ -74,8 +74,6 @@ def empty_registry() -> None:
     from django.db import connection
 
     tables = [
-        "registry_historicalarrivaltransit",
-        "registry_historicalarrivalreason",
         "registry_historicalarrival",
         "registry_historicalpersonidentity",
         "registry_arrivaltransit",
@@ -151,6 +149,8 @@ def baseline_insert(rows: Sequence[dict[str, str]]) -> int:
                     "year",
                     r["route"],
                     r["protection"],
+                    r["reasons"],
+                    r["transit_countries"],
                     "provisional",
                     False,
                     1,

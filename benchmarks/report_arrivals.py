@@ -105,6 +105,8 @@ def generated_arrivals(count: int, agency_id: int) -> Iterator[list[tuple[object
                     "year",
                     "via_china",
                     "hanawon",
+                    "economic_hardship",
+                    "CN;LA;TH",
                     "final",
                     True,
                     1,

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import pytest
 from django.test import Client, override_settings
 from django.urls import reverse
+from django.utils import translation
 
 from saebom.accounts.models import Agency, User
 from saebom.core.actors import AnonymousActor, system_actor
@@ -83,7 +84,8 @@ def test_counts_by_year_and_sex_with_ministry_periods(loaded: User) -> None:
 
 
 def test_multi_valued_dimensions_count_per_person_per_value(loaded: User) -> None:
-    report = arrivals_report(actor=loaded, by="reasons")
+    with translation.override("en"):
+        report = arrivals_report(actor=loaded, by="reasons")
     assert cells(report) == {("economic_hardship",): 56, ("other",): 111}
     assert any("counted once per value" in note for note in report.notes)
 

@@ -97,7 +97,7 @@ def _parse(payload: ArrivalIn) -> Any:
 
 
 def _visible(request: HttpRequest, record_id: str, action: Action) -> Arrival:
-    arrivals = selectors.with_lists(selectors.arrivals_visible_to(_actor(request), action))
+    arrivals = selectors.arrivals_visible_to(_actor(request), action)
     return policy.get_visible(_actor(request), action, arrivals, record_id=record_id)
 
 
@@ -122,7 +122,7 @@ def arrival_list(
         status=status,
     )
     limit, offset = max(1, min(limit, 1000)), max(0, offset)
-    return [_out(a) for a in selectors.with_lists(arrivals)[offset : offset + limit]]
+    return [_out(a) for a in arrivals[offset : offset + limit]]
 
 
 @router.get("/arrivals/{path:record_id}", response=ArrivalOut)
@@ -152,9 +152,7 @@ def arrival_create(request: HttpRequest, payload: ArrivalCreateIn) -> Status[dic
             field="link_to",
         )
     arrival = services.arrival_create(actor=_actor(request), data=data, link_to=link_to)
-    return Status(
-        201, _out(selectors.with_lists(Arrival.objects.select_related("person")).get(pk=arrival.pk))
-    )
+    return Status(201, _out(Arrival.objects.select_related("person").get(pk=arrival.pk)))
 
 
 @router.put("/arrivals/{path:record_id}", response=ArrivalOut)
@@ -168,4 +166,4 @@ def arrival_update(
         data=_parse(payload),
         expected_version=payload.version,
     )
-    return _out(selectors.with_lists(Arrival.objects.select_related("person")).get(pk=updated.pk))
+    return _out(Arrival.objects.select_related("person").get(pk=updated.pk))

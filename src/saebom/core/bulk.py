@@ -66,9 +66,12 @@ def insert_rows(
     keeps history, one "created" history row each. ``names`` must cover every tracked field."""
     fields = [concrete_field(model, name) for name in names]
     preparers = [_preparer(field) for field in fields]
-    prepared = [
-        [prepare(value) for prepare, value in zip(preparers, row, strict=True)] for row in rows
-    ]
+    if all(prepare is _identity for prepare in preparers):
+        prepared: Sequence[Sequence[Any]] = rows  # plain columns: the values go as they are
+    else:
+        prepared = [
+            [prepare(value) for prepare, value in zip(preparers, row, strict=True)] for row in rows
+        ]
     _insert(model._meta.db_table, [f.column for f in fields], prepared)
     historical = getattr(getattr(model, "history", None), "model", None)
     if historical is not None and prepared:
@@ -113,7 +116,7 @@ def _preparer(field: models.Field[Any, Any]) -> Callable[[Any], Any]:
 
 
 def _insert_history(
-    historical: Any, fields: list[Any], prepared: list[list[Any]], user: Any
+    historical: Any, fields: list[Any], prepared: Sequence[Sequence[Any]], user: Any
 ) -> None:
     tracked = {f.attname for f in historical.tracked_fields}
     missing = tracked - {f.attname for f in fields}

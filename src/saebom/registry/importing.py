@@ -198,6 +198,10 @@ def _records(table: Table, report: ImportReport, progress: Progress | None) -> l
 
 
 def _row_shape_errors(number: int, header: list[str], values: list[object]) -> list[RowError]:
+    if len(values) <= len(header) and all(
+        type(v) is str and len(v) <= MAX_CELL_CHARS for v in values
+    ):
+        return []  # the common case, a plain CSV row of the right shape, checked at once
     formulas = [name for name, v in zip(header, values, strict=False) if isinstance(v, FormulaCell)]
     if formulas:
         return [RowError(number, name, "is a formula; import values only") for name in formulas]

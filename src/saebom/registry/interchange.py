@@ -8,6 +8,7 @@ or the list of problems, each naming the column and the reason. See docs/data-fo
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -131,7 +132,7 @@ def header_problems(header: list[str]) -> list[Problem]:
 
 def unneutralise(text: str) -> str:
     """Undo the export's formula guard: "'=x" was written for "=x"."""
-    if len(text) > 1 and text[0] == "'" and text[1] in FORMULA_STARTS:
+    if text[:1] == "'" and len(text) > 1 and text[1] in FORMULA_STARTS:
         return text[1:]
     return text
 
@@ -153,7 +154,11 @@ def parse_row(row: Mapping[str, object], *, today: datetime.date | None = None) 
 
 class _RowParser:
     def __init__(self, row: Mapping[str, object], today: datetime.date) -> None:
-        self.cells = {k: unneutralise(_text(v)) for k, v in row.items()}
+        self.cells = {
+            k: unneutralise(v.strip() if type(v) is str else _text(v)) for k, v in row.items()
+        }
+        # One search over the whole row; cell by cell only when something is there.
+        self.suspect = _CONTROL.search("".join(self.cells.values())) is not None
         self.today = today
         self.problems: list[Problem] = []
 
@@ -162,7 +167,7 @@ class _RowParser:
 
     def cell(self, column: str) -> str:
         value = self.cells.get(column, "")
-        if _CONTROL.search(value):
+        if self.suspect and _CONTROL.search(value):
             self.fail(column, "contains control characters")
             return ""
         return value
@@ -203,21 +208,14 @@ class _RowParser:
             return None
         # Identifiers are never quoted back: error reports travel further than the record.
         shown = "the value" if column in IDENTITY_COLUMNS else repr(text)
-        match = _PARTIAL_DATE.match(text)
-        if match is None:
-            self.fail(column, f"{shown} is not YYYY, YYYY-MM or YYYY-MM-DD")
+        parsed = _parse_partial_date(text)
+        if isinstance(parsed, str):
+            self.fail(column, f"{shown} {parsed}")
             return None
-        year, month, day = (int(part) if part else None for part in match.groups())
-        precision = Precision.DAY if day else Precision.MONTH if month else Precision.YEAR
-        try:
-            value = datetime.date(year or 1, month or 1, day or 1)
-        except ValueError:
-            self.fail(column, f"{shown} is not a real date")
-            return None
-        if value.year < earliest or value > self.today:
+        if parsed.value.year < earliest or parsed.value > self.today:
             self.fail(column, f"{shown} must be between {earliest} and today")
             return None
-        return PartialDate(value, precision)
+        return parsed
 
     def term(self, column: str) -> str:
         text = self.cell(column)
@@ -279,6 +277,20 @@ class _RowParser:
             self.fail("left_north_date", "is after the arrival date")
         if data.date_of_birth and data.date_of_birth > data.arrival.latest():
             self.fail("date_of_birth", "is after the arrival date")
+
+
+@functools.lru_cache(maxsize=65536)  # a file repeats its dates many times
+def _parse_partial_date(text: str) -> PartialDate | str:
+    """The date and its precision, or what is wrong with the text."""
+    match = _PARTIAL_DATE.match(text)
+    if match is None:
+        return "is not YYYY, YYYY-MM or YYYY-MM-DD"
+    year, month, day = (int(part) if part else None for part in match.groups())
+    precision = Precision.DAY if day else Precision.MONTH if month else Precision.YEAR
+    try:
+        return PartialDate(datetime.date(year or 1, month or 1, day or 1), precision)
+    except ValueError:
+        return "is not a real date"
 
 
 def _text(value: object) -> str:

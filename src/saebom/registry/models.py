@@ -94,6 +94,10 @@ class Arrival(models.Model):
     left_north_precision = models.CharField(max_length=5, choices=Precision.choices, blank=True)
     route = models.CharField(_("route"), max_length=32, blank=True)
     protection = models.CharField(_("protection pathway"), max_length=32, blank=True)
+    # The lists as given (interchange format, ";" between codes): the record of truth, kept in
+    # the arrival's history. ArrivalReason and ArrivalTransit index them for counting.
+    reason_codes = models.CharField(_("reasons for leaving"), max_length=400, blank=True)
+    transit_codes = models.CharField(_("transit countries"), max_length=200, blank=True)
     status = models.CharField(
         _("record status"), max_length=12, choices=Status.choices, default=Status.PROVISIONAL
     )
@@ -126,11 +130,12 @@ class Arrival(models.Model):
 
 
 class ArrivalReason(models.Model):
-    """One reason for leaving (a person may give several); counted per person per reason."""
+    """One reason for leaving, for counting per person per reason: an index of
+    ``Arrival.reason_codes``, rebuilt whenever the arrival is written (its history is the
+    arrival's)."""
 
     arrival = models.ForeignKey(Arrival, on_delete=models.CASCADE, related_name="reasons")
     code = models.CharField(max_length=40)
-    history = HistoricalRecords()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["arrival", "code"], name="reason_once")]
@@ -140,12 +145,12 @@ class ArrivalReason(models.Model):
 
 
 class ArrivalTransit(models.Model):
-    """A third country on the way, ISO 3166 alpha-2, in order."""
+    """A third country on the way, ISO 3166 alpha-2, in order: an index of
+    ``Arrival.transit_codes``, like ArrivalReason."""
 
     arrival = models.ForeignKey(Arrival, on_delete=models.CASCADE, related_name="transits")
     country = models.CharField(max_length=2)
     position = models.PositiveSmallIntegerField()
-    history = HistoricalRecords()
 
     class Meta:
         ordering = ["position"]

@@ -9,17 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from saebom.core import policy
 from saebom.core.actors import Actor
 from saebom.core.fields import blind_index_of
 from saebom.core.policy import Action, Scope
-from saebom.registry.interchange import ArrivalData, PartialDate
+from saebom.registry.interchange import LIST_SEPARATOR, ArrivalData, PartialDate
 from saebom.registry.models import (
     Arrival,
-    ArrivalReason,
-    ArrivalTransit,
     Person,
     PersonIdentity,
 )
@@ -76,11 +74,8 @@ def possible_duplicates(
     )
 
 
-def with_lists(arrivals: QuerySet[Arrival]) -> QuerySet[Arrival]:
-    return arrivals.prefetch_related(
-        Prefetch("reasons", queryset=ArrivalReason.objects.order_by("code")),
-        Prefetch("transits", queryset=ArrivalTransit.objects.order_by("position")),
-    )
+def _codes(text: str) -> list[str]:
+    return text.split(LIST_SEPARATOR) if text else []
 
 
 def arrival_data(arrival: Arrival, identity: PersonIdentity | None = None) -> ArrivalData:
@@ -97,9 +92,9 @@ def arrival_data(arrival: Arrival, identity: PersonIdentity | None = None) -> Ar
         left_north=PartialDate(arrival.left_north_date, arrival.left_north_precision)
         if arrival.left_north_date
         else None,
-        transit_countries=[t.country for t in arrival.transits.all()],
+        transit_countries=_codes(arrival.transit_codes),
         route=arrival.route,
-        reasons=sorted(r.code for r in arrival.reasons.all()),
+        reasons=_codes(arrival.reason_codes),
         protection=arrival.protection,
         name_ko=(identity.name_ko or "") if identity else "",
         name_en=(identity.name_en or "") if identity else "",
@@ -111,7 +106,7 @@ def arrivals_for_export(
     arrivals: QuerySet[Arrival], *, with_identities: bool
 ) -> Iterator[ArrivalData]:
     """Every arrival as interchange data, in record order, streamed in chunks."""
-    queryset = with_lists(arrivals.order_by("agency_id", "record_id"))
+    queryset = arrivals.order_by("agency_id", "record_id")
     if with_identities:
         queryset = queryset.select_related("person__identity")
     for arrival in queryset.iterator(chunk_size=2000):

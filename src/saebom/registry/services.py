@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
@@ -16,7 +17,7 @@ from saebom.core.audit import audit_record
 from saebom.core.exceptions import Conflict, NotFound
 from saebom.core.fields import blind_index_of
 from saebom.core.policy import Action, Scope
-from saebom.registry.interchange import ArrivalData
+from saebom.registry.interchange import LIST_SEPARATOR, ArrivalData
 from saebom.registry.models import (
     Arrival,
     ArrivalReason,
@@ -41,6 +42,8 @@ ARRIVAL_FIELDS = (
     "left_north_precision",
     "route",
     "protection",
+    "reason_codes",
+    "transit_codes",
     "is_synthetic",
     "version",
 )
@@ -92,6 +95,8 @@ def _apply(arrival: Arrival, data: ArrivalData) -> None:
     arrival.left_north_precision = data.left_north.precision if data.left_north else ""
     for name in PLAIN_FIELDS:
         setattr(arrival, name, getattr(data, name))
+    arrival.reason_codes = LIST_SEPARATOR.join(data.reasons)
+    arrival.transit_codes = LIST_SEPARATOR.join(data.transit_countries)
 
 
 def _identity_values(data: ArrivalData) -> dict[str, object]:
@@ -115,6 +120,30 @@ def _fresh_public_ids(count: int) -> list[str]:
             )
             chosen.update(set(batch) - taken)
     return list(chosen)[:count]
+
+
+PUBLIC_ID_ATTEMPTS = 5
+
+
+def _insert_persons(person_ids: list[int], synthetic: bool, now: datetime) -> None:
+    """Persons with fresh random public ids. The unique index is the check: a collision (about
+    one in ten million per id among a million persons) rolls back this batch alone, which is
+    retried with new ids, instead of a lookup for every id."""
+    for attempt in range(PUBLIC_ID_ATTEMPTS):
+        ids = {new_public_id() for _ in person_ids}
+        if len(ids) < len(person_ids):
+            continue
+        rows = [
+            (pk, public_id, synthetic, now) for pk, public_id in zip(person_ids, ids, strict=True)
+        ]
+        try:
+            with transaction.atomic():
+                bulk.insert_rows(Person, ("id", "public_id", "is_synthetic", "created_at"), rows)
+            return
+        except IntegrityError:
+            if attempt == PUBLIC_ID_ATTEMPTS - 1:
+                raise
+    raise Conflict("could not draw unique public ids; try again")
 
 
 def _lock_agency(agency: Agency) -> None:
@@ -180,15 +209,7 @@ def _create_batch(
     """New persons, identities, arrivals and their lists, inserted in bulk with their history."""
     now = timezone.now()
     person_ids = bulk.allocate_ids(Person, len(batch))
-    public_ids = _fresh_public_ids(len(batch))
-    bulk.insert_rows(
-        Person,
-        ("id", "public_id", "is_synthetic", "created_at"),
-        [
-            (pk, public_id, synthetic, now)
-            for pk, public_id in zip(person_ids, public_ids, strict=True)
-        ],
-    )
+    _insert_persons(person_ids, synthetic, now)
     with_identity = [
         (pk, data) for pk, data in zip(person_ids, batch, strict=True) if data.has_identity
     ]
@@ -241,11 +262,11 @@ def _create_batch(
         ],
         history_user=user,
     )
-    _insert_children(list(zip(arrival_ids, batch, strict=True)), user)
+    _insert_children(list(zip(arrival_ids, batch, strict=True)))
 
 
 def _arrival_values(data: ArrivalData) -> tuple[object, ...]:
-    """Values of ``ARRIVAL_FIELDS`` up to ``protection``, in that order."""
+    """Values of ``ARRIVAL_FIELDS`` up to ``transit_codes``, in that order."""
     left = data.left_north
     return (
         data.arrival.value,
@@ -261,6 +282,8 @@ def _arrival_values(data: ArrivalData) -> tuple[object, ...]:
         left.precision if left else "",
         data.route,
         data.protection,
+        LIST_SEPARATOR.join(data.reasons),
+        LIST_SEPARATOR.join(data.transit_countries),
     )
 
 
@@ -271,32 +294,21 @@ def _name_indexes(data: ArrivalData) -> tuple[str | None, str | None]:
     )
 
 
-def _insert_children(pairs: Sequence[tuple[int, ArrivalData]], user: User | None) -> None:
-    reasons = [(arrival_id, code) for arrival_id, data in pairs for code in data.reasons]
+def _insert_children(pairs: Sequence[tuple[int, ArrivalData]]) -> None:
+    """The count index of the arrivals' lists (their history is the arrivals')."""
     bulk.insert_rows(
         ArrivalReason,
-        ("id", "arrival_id", "code"),
-        [
-            (pk, *row)
-            for pk, row in zip(bulk.allocate_ids(ArrivalReason, len(reasons)), reasons, strict=True)
-        ],
-        history_user=user,
+        ("arrival_id", "code"),
+        [(arrival_id, code) for arrival_id, data in pairs for code in data.reasons],
     )
-    transits = [
-        (arrival_id, country, n)
-        for arrival_id, data in pairs
-        for n, country in enumerate(data.transit_countries, 1)
-    ]
     bulk.insert_rows(
         ArrivalTransit,
-        ("id", "arrival_id", "country", "position"),
+        ("arrival_id", "country", "position"),
         [
-            (pk, *row)
-            for pk, row in zip(
-                bulk.allocate_ids(ArrivalTransit, len(transits)), transits, strict=True
-            )
+            (arrival_id, country, n)
+            for arrival_id, data in pairs
+            for n, country in enumerate(data.transit_countries, 1)
         ],
-        history_user=user,
     )
 
 
@@ -319,7 +331,7 @@ def _update_batch(
         batch_size=BATCH,
         default_user=user,
     )
-    _replace_children(pairs, user)
+    _replace_children(pairs)
     for arrival, data in pairs:
         if data.has_identity:
             _identity_save(arrival.person, data, user)
@@ -371,12 +383,12 @@ def _identity_merge(person: Person, data: ArrivalData, user: User | None) -> Non
     identity.save()
 
 
-def _replace_children(pairs: Iterable[tuple[Arrival, ArrivalData]], user: User | None) -> None:
+def _replace_children(pairs: Iterable[tuple[Arrival, ArrivalData]]) -> None:
     pairs = list(pairs)
     ids = [arrival.pk for arrival, _ in pairs]
     for model in (ArrivalReason, ArrivalTransit):
-        model.objects.filter(arrival_id__in=ids).delete()  # each deletion enters the history
-    _insert_children([(arrival.pk, data) for arrival, data in pairs], user)
+        model.objects.filter(arrival_id__in=ids).delete()
+    _insert_children([(arrival.pk, data) for arrival, data in pairs])
 
 
 def arrival_create(
@@ -403,7 +415,7 @@ def arrival_create(
         _apply(arrival, data)
         arrival._history_user = _history_user(actor)  # type: ignore[attr-defined]
         arrival.save()
-        _insert_children([(arrival.pk, data)], _history_user(actor))
+        _insert_children([(arrival.pk, data)])
         audit_record(
             actor=actor,
             action="create",

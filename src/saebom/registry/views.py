@@ -89,7 +89,7 @@ def _visible_arrival(
     return policy.get_visible(
         actor(request),
         action,
-        selectors.with_lists(selectors.arrivals_visible_to(actor(request), action)),
+        selectors.arrivals_visible_to(actor(request), action),
         pk=arrival_id,
     )
 
