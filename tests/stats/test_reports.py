@@ -253,3 +253,13 @@ def test_csv_download_parses(loaded: User, client_for: Callable[..., Client]) ->
         "ryanggang": "77",
         "pyongyang": "3",
     }
+
+
+def test_public_views_are_built_and_audited_once_per_period(loaded: User, client: Client) -> None:
+    from django.core.cache import cache
+
+    cache.clear()
+    with override_settings(SAEBOM_PUBLIC_STATS=True):
+        for _ in range(5):
+            assert client.get(reverse("public_statistics") + "?by=age_group,sex").status_code == 200
+    assert AuditEvent.objects.filter(action="export", object_type="statistics").count() == 1

@@ -8,9 +8,9 @@ from django.conf import settings
 from django.http import HttpRequest
 from ninja import Router, Schema
 
-from saebom.core.actors import AnonymousActor, AuditActor
+from saebom.core.actors import AuditActor
 from saebom.core.exceptions import NotFound
-from saebom.stats.reports import Report, arrivals_report
+from saebom.stats.reports import Report, arrivals_report, public_report
 
 router = Router(tags=["statistics"])
 public_router = Router(tags=["public statistics"], auth=None)
@@ -80,4 +80,4 @@ def public_stats_arrivals(
     (SAEBOM_PUBLIC_STATS=1), and only ever disclosure-controlled."""
     if not settings.SAEBOM_PUBLIC_STATS:
         raise NotFound("public statistics are not published here")
-    return _report(AnonymousActor(), by, year_from, year_to, True)
+    return _out(public_report(by=by, year_from=year_from, year_to=year_to))

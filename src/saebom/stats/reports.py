@@ -8,9 +8,12 @@ report of a role that may not see exact counts) goes through :func:`arrivals_rep
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from saebom.core import policy
@@ -94,6 +97,55 @@ def arrivals_report(
                 detail={"by": report.codes, "public": True, "from": year_from, "to": year_to},
             )
     return report
+
+
+PUBLIC_CACHE_SECONDS = 300
+
+
+def public_report(*, by: str, year_from: int | None = None, year_to: int | None = None) -> Report:
+    """What the public (no account) sees. Built, and audited as an export, at most once per five
+    minutes per question, so anonymous visitors can neither flood the audit log nor load the
+    database; figures are at most that old."""
+    key = f"saebom:public-report:{by}:{year_from}:{year_to}:{translation.get_language()}"
+    cached = cache.get(key)
+    if cached is not None:
+        return _from_cache(cached)
+    report = arrivals_report(
+        actor=AnonymousActor(), by=by, year_from=year_from, year_to=year_to, public=True
+    )
+    cache.set(key, _to_cache(report), PUBLIC_CACHE_SECONDS)
+    return report
+
+
+def _to_cache(report: Report) -> dict[str, object]:
+    """Plain values only (dimensions hold functions, which do not pickle)."""
+    return {
+        "codes": report.codes,
+        "rows": [(r.keys, r.count, r.display, r.status.value) for r in report.rows],
+        "public": report.public,
+        "k": report.k,
+        "synthetic": report.synthetic,
+        "year_from": report.year_from,
+        "year_to": report.year_to,
+        "notes": [str(n) for n in report.notes],
+        "first_totals": report.first_totals,
+    }
+
+
+def _from_cache(data: dict[str, Any]) -> Report:
+    return Report(
+        dimensions=parse_dimensions(data["codes"]),
+        rows=[
+            ReportRow(k, count, shown, Status(status)) for k, count, shown, status in data["rows"]
+        ],
+        public=data["public"],
+        k=data["k"],
+        synthetic=data["synthetic"],
+        year_from=data["year_from"],
+        year_to=data["year_to"],
+        notes=data["notes"],
+        first_totals=data["first_totals"],
+    )
 
 
 def _may_see_exact(actor: AuditActor) -> bool:

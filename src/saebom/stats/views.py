@@ -10,14 +10,19 @@ from django.shortcuts import render
 from django.utils import translation
 
 from saebom.core import policy
-from saebom.core.actors import AnonymousActor
 from saebom.core.exceptions import SaebomError
 from saebom.core.policy import Action
 from saebom.stats.charts import report_chart
 from saebom.stats.forms import DOWNLOAD_FORMATS, ReportForm
 from saebom.stats.output import MEDIA_TYPES
 from saebom.stats.output import render as render_report
-from saebom.stats.reports import Report, arrivals_report, ministry_layout, reconciliation
+from saebom.stats.reports import (
+    Report,
+    arrivals_report,
+    ministry_layout,
+    public_report,
+    reconciliation,
+)
 from saebom.web.requests import actor, is_htmx
 
 PUBLIC_REPORTS = ("year,sex", "year,origin_province", "age_group,sex", "year,elite")
@@ -100,7 +105,7 @@ def public_statistics(request: HttpRequest) -> HttpResponse:
     by = request.GET.get("by", PUBLIC_REPORTS[0])
     if by not in PUBLIC_REPORTS:
         raise Http404
-    report = arrivals_report(actor=AnonymousActor(), by=by, public=True)
+    report = public_report(by=by)
     return render(
         request, "stats/public.html", _context(report) | {"choices": PUBLIC_REPORTS, "by": by}
     )
