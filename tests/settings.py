@@ -3,13 +3,16 @@
 The suite runs on SQLite always, and on PostgreSQL when SAEBOM_TEST_DATABASE_URL is set.
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 from saebom.core.crypto import ensure_key_files
 
 _data_dir = Path(tempfile.mkdtemp(prefix="saebom-test-"))
+atexit.register(shutil.rmtree, _data_dir, ignore_errors=True)
 os.environ["SAEBOM_DATA_DIR"] = str(_data_dir)
 os.environ["SAEBOM_TESTING"] = "1"
 os.environ["DATABASE_URL"] = (
