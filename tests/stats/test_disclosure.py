@@ -20,40 +20,41 @@ K = 5
 Key = tuple[str, ...]
 
 
-Margin = tuple[int, Key, list[Key]]  # the dropped dimension, the margin's key, its cells
+Margin = tuple[tuple[int, ...], Key, list[Key]]  # the kept dimensions, the margin's key, its cells
 
 
 def margins(cells: dict[Key, int], width: int) -> list[Margin]:
-    """Every sum over one dimension: the cells of the coarser public tables."""
+    """Every cell of every coarser table (any dimensions dropped, down to the grand total)."""
     found: list[Margin] = []
-    for dropped in range(width):
-        groups: dict[Key, list[Key]] = {}
-        for key in cells:
-            groups.setdefault(key[:dropped] + key[dropped + 1 :], []).append(key)
-        found += [(dropped, short, members) for short, members in groups.items()]
+    for size in range(width):
+        for kept in itertools.combinations(range(width), size):
+            groups: dict[Key, list[Key]] = {}
+            for key in cells:
+                groups.setdefault(tuple(key[d] for d in kept), []).append(key)
+            found += [(kept, short, members) for short, members in groups.items()]
     return found
 
 
 def published(cells: dict[Key, int], margin: Margin, width: int) -> bool:
-    """A margin is public exactly when the coarser table, protected alike, shows it."""
-    dropped, short, members = margin
-    if width == 1:
+    """What a coarser public report shows: that table, protected alike."""
+    kept, short, members = margin
+    if not kept:
         return not 0 < sum(cells[m] for m in members) < K
     coarser: dict[Key, int] = {}
     for key, value in cells.items():
-        key_short = key[:dropped] + key[dropped + 1 :]
+        key_short = tuple(key[d] for d in kept)
         coarser[key_short] = coarser.get(key_short, 0) + value
     return not protect(coarser, k=K)[short].suppressed
 
 
 def recoverable(cells: dict[Key, int], result: dict[Key, ProtectedCell], width: int) -> set[Key]:
-    """Hidden cells whose value follows exactly from the published equations (exact arithmetic:
-    a hidden cell is determined when the reduced system has a row that is its unit vector)."""
+    """Hidden values, of this table or of the coarser ones, that follow exactly from everything
+    published together (exact arithmetic: a row of the reduced system that is a unit vector)."""
     hidden = [key for key, cell in result.items() if cell.suppressed]
     all_margins = margins(cells, width)
     unknown = [n for n, margin in enumerate(all_margins) if not published(cells, margin, width)]
     equations = []
-    for index, (_dropped, _short, members) in enumerate(all_margins):
+    for index, (_kept, _short, members) in enumerate(all_margins):
         row = [Fraction(1 if key in members else 0) for key in hidden] + [Fraction(0)] * len(
             unknown
         )
@@ -61,11 +62,16 @@ def recoverable(cells: dict[Key, int], result: dict[Key, ProtectedCell], width: 
             row[len(hidden) + unknown.index(index)] = Fraction(-1)
         if any(row):
             equations.append(row)
-    found = set()
+    found: set[Key] = set()
     for row in _rref(equations, len(hidden) + len(unknown)):
         nonzero = [i for i, value in enumerate(row) if value != 0]
-        if len(nonzero) == 1 and nonzero[0] < len(hidden):
-            found.add(hidden[nonzero[0]])
+        if len(nonzero) == 1:
+            column = nonzero[0]
+            found.add(
+                hidden[column]
+                if column < len(hidden)
+                else ("margin", *all_margins[unknown[column - len(hidden)]][1])
+            )
     return found
 
 
@@ -163,3 +169,27 @@ def test_elite_bands() -> None:
 def test_k_below_three_is_refused() -> None:
     with pytest.raises(SaebomError):
         protect({("a",): 1}, k=2)
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        # a small cell alone in its row and column, the rest given away by the grand total
+        {("v0", "v1"): 50, ("v1", "v0"): 3},
+        # a margin the coarser table hides, that the finer table's cells would add up to
+        {
+            ("a", "x", "p"): 32,
+            ("a", "x", "q"): 2,
+            ("b", "x", "p"): 6,
+            ("b", "x", "q"): 35,
+            ("b", "y", "p"): 1,
+            ("b", "y", "q"): 2,
+            ("c", "x", "p"): 3,
+            ("c", "x", "q"): 53,
+            ("c", "y", "q"): 7,
+        },
+    ],
+)
+def test_found_by_review_tables_combined_with_coarser_ones(cells: dict[Key, int]) -> None:
+    width = len(next(iter(cells)))
+    assert recoverable(cells, protect(cells, k=K), width) == set()

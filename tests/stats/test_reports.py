@@ -263,3 +263,9 @@ def test_public_views_are_built_and_audited_once_per_period(loaded: User, client
         for _ in range(5):
             assert client.get(reverse("public_statistics") + "?by=age_group,sex").status_code == 200
     assert AuditEvent.objects.filter(action="export", object_type="statistics").count() == 1
+
+
+def test_published_tables_have_at_most_two_dimensions(loaded: User) -> None:
+    with pytest.raises(SaebomError, match="at most 2 dimensions"):
+        arrivals_report(actor=loaded, by="year,sex,origin_province", public=True)
+    assert arrivals_report(actor=loaded, by="year,sex,origin_province").rows  # exact: fine

@@ -17,6 +17,7 @@ cell-suppression scheme, and are no tighter than the ``<k`` label already says.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -109,25 +110,35 @@ class _System:
         for n, group in enumerate(self.groups):
             for cell in group:
                 self.membership[cell].append(n)
+        # A cell alone in an equation with a known margin is published through that margin
+        # already: hiding it protects nothing.
+        self.published_anyway = {
+            group[0]
+            for n, group in enumerate(self.groups)
+            if len(group) == 1 and not self.margin_unknown[n]
+        }
 
 
 def _equations(cells: dict[Key, int], k: int, band_value: str | None) -> _System:
-    """One equation per margin, i.e. per cell of each coarser table (one dimension dropped).
-    A margin is unknown exactly when the coarser table, protected the same way, hides it: that
-    is what a coarser public report shows."""
+    """One equation per margin: per cell of every coarser table (any dimensions dropped, down to
+    the grand total). A margin is unknown exactly when that coarser table, protected the same
+    way, hides it: that is what a coarser public report shows."""
     keys = list(cells)
     width = len(keys[0]) if keys else 0
     groups: list[list[int]] = []
     unknown: list[bool] = []
-    for dropped in range(width):
-        members: dict[Key, list[int]] = {}
-        for index, key in enumerate(keys):
-            members.setdefault(key[:dropped] + key[dropped + 1 :], []).append(index)
-        coarser = {margin: sum(cells[keys[i]] for i in group) for margin, group in members.items()}
-        shown = _coarser_shown(coarser, k, band_value)
-        for margin, group in members.items():
-            groups.append(group)
-            unknown.append(not shown[margin])
+    for size in range(width):
+        for kept in itertools.combinations(range(width), size):
+            members: dict[Key, list[int]] = {}
+            for index, key in enumerate(keys):
+                members.setdefault(tuple(key[d] for d in kept), []).append(index)
+            coarser = {
+                margin: sum(cells[keys[i]] for i in group) for margin, group in members.items()
+            }
+            shown = _coarser_shown(coarser, k, band_value)
+            for margin, group in members.items():
+                groups.append(group)
+                unknown.append(not shown[margin])
     return _System(keys, groups, unknown)
 
 
@@ -139,13 +150,14 @@ def _coarser_shown(coarser: dict[Key, int], k: int, band_value: str | None) -> d
     return {key: not cell.suppressed for key, cell in protected.items()}
 
 
-def _recoverable(system: _System, hidden: set[int]) -> list[int]:
-    """Indexes of hidden cells whose value follows from the published equations."""
+def _recoverable(system: _System, hidden: set[int]) -> tuple[list[int], list[int]]:
+    """Hidden cells, and hidden margins (by equation), whose value follows from what is published:
+    publishing this table must not give away what a coarser table hid either."""
     unknown_cells = sorted(hidden)
-    if not unknown_cells:
-        return []
-    column = {cell: n for n, cell in enumerate(unknown_cells)}
     unknown_margins = [n for n, flag in enumerate(system.margin_unknown) if flag]
+    if not unknown_cells and not unknown_margins:
+        return [], []
+    column = {cell: n for n, cell in enumerate(unknown_cells)}
     width = len(unknown_cells) + len(unknown_margins)
     matrix = np.zeros((len(system.groups), width))
     for row, group in enumerate(system.groups):
@@ -156,14 +168,20 @@ def _recoverable(system: _System, hidden: set[int]) -> list[int]:
         matrix[row, len(unknown_cells) + extra] = -1.0
     matrix = matrix[np.any(matrix != 0, axis=1)]
     if matrix.shape[0] == 0:
-        return []
+        return [], []
     _, singular, vh = np.linalg.svd(matrix)
     rank = int(np.sum(singular > 1e-9))
     null_space = vh[rank:]
     if null_space.shape[0] == 0:
-        return unknown_cells
-    determined = np.all(np.abs(null_space[:, : len(unknown_cells)]) < 1e-9, axis=0)
-    return [cell for cell, fixed in zip(unknown_cells, determined, strict=True) if fixed]
+        return unknown_cells, unknown_margins
+    determined = np.all(np.abs(null_space) < 1e-9, axis=0)
+    cells = [cell for cell, fixed in zip(unknown_cells, determined, strict=False) if fixed]
+    margins = [
+        n
+        for n, fixed in zip(unknown_margins, determined[len(unknown_cells) :], strict=True)
+        if fixed
+    ]
+    return cells, margins
 
 
 def _suppress_complements(
@@ -173,18 +191,37 @@ def _suppress_complements(
         return
     system = _equations(cells, k, band_value)
     hidden = {i for i, key in enumerate(system.keys) if status[key] is not Status.SHOWN}
-    while exposed := _recoverable(system, hidden):
-        # One round protects every exposed cell that has something left to hide beside it
+    while True:
+        exposed_cells, exposed_margins = _recoverable(system, hidden)
+        if not exposed_cells and not exposed_margins:
+            return
+        # One round protects every exposed value that has something left to hide beside it
         # (choices made for earlier ones in the round count for later ones), then looks again.
         added = False
-        for target in exposed:
-            choice = _complement_for(target, system, hidden, cells)
-            if choice is not None:
-                hidden.add(choice)
-                status[system.keys[choice]] = Status.SECONDARY
-                added = True
+        for target in exposed_cells:
+            added |= _hide(_complement_for(target, system, hidden, cells), system, hidden, status)
+        for group in exposed_margins:
+            added |= _hide(_margin_complement(group, system, hidden, cells), system, hidden, status)
         if not added:
             raise SaebomError("this table cannot be published safely; choose fewer dimensions")
+
+
+def _hide(cell: int | None, system: _System, hidden: set[int], status: dict[Key, Status]) -> bool:
+    if cell is None or cell in hidden:
+        return False
+    hidden.add(cell)
+    status[system.keys[cell]] = Status.SECONDARY
+    return True
+
+
+def _margin_complement(
+    group: int, system: _System, hidden: set[int], cells: dict[Key, int]
+) -> int | None:
+    """A coarser table hid this margin, yet our cells would add up to it: hide one more of them
+    (the smallest that is not yet hidden)."""
+    blocked = hidden | system.published_anyway
+    candidates = [c for c in system.groups[group] if c not in blocked]
+    return min(candidates, key=lambda c: (cells[system.keys[c]], c)) if candidates else None
 
 
 def _complement_for(
@@ -201,13 +238,7 @@ def _complement_for(
         )
         return (not closes, cells[system.keys[cell]], cell)
 
-    # A cell alone in an equation with a known margin is published through that margin already:
-    # hiding it protects nothing.
-    blocked = hidden | {
-        group[0]
-        for n, group in enumerate(system.groups)
-        if len(group) == 1 and not system.margin_unknown[n]
-    }
+    blocked = hidden | system.published_anyway
     own = system.membership[target]
     pinning = [
         system.groups[n]
@@ -226,7 +257,7 @@ def _complement_for(
         (
             c
             for c in candidates[:TRIALS_PER_STEP]
-            if target not in _recoverable(system, hidden | {c})
+            if target not in _recoverable(system, hidden | {c})[0]
         ),
         candidates[0],
     )

@@ -71,6 +71,12 @@ def arrivals_report(
 ) -> Report:
     dimensions = parse_dimensions(by)
     public = public or not _may_see_exact(actor)
+    if public and len(dimensions) > MAX_PUBLIC_DIMENSIONS:
+        raise SaebomError(
+            f"published tables have at most {MAX_PUBLIC_DIMENSIONS} dimensions: finer ones cannot "
+            "be checked against every coarser table in reasonable time",
+            field="by",
+        )
     _check_protected(actor, dimensions, public)
     arrivals = selectors.arrivals_for_statistics(actor)
     table = count_arrivals(arrivals, dimensions, year_from=year_from, year_to=year_to)
@@ -100,6 +106,7 @@ def arrivals_report(
 
 
 PUBLIC_CACHE_SECONDS = 300
+MAX_PUBLIC_DIMENSIONS = 2
 
 
 def public_report(*, by: str, year_from: int | None = None, year_to: int | None = None) -> Report:
