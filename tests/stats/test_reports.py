@@ -269,3 +269,60 @@ def test_published_tables_have_at_most_two_dimensions(loaded: User) -> None:
     with pytest.raises(SaebomError, match="at most 2 dimensions"):
         arrivals_report(actor=loaded, by="year,sex,origin_province", public=True)
     assert arrivals_report(actor=loaded, by="year,sex,origin_province").rows  # exact: fine
+
+
+def test_the_protection_pathway_cannot_stand_in_for_elite(loaded: User) -> None:
+    officer = loaded
+    arrivals_import(
+        actor=officer,
+        data=csv_bytes(
+            [
+                row(900 + n, protection="intelligence_service", arrival_date="2023-05-01")
+                for n in range(7)
+            ]
+        ),
+        filename="b.csv",
+    )
+    shown = {
+        r.keys: r.display for r in arrivals_report(actor=loaded, by="protection", public=True).rows
+    }
+    assert shown[("intelligence_service",)] == "<10"
+
+
+def test_public_layout_hides_small_period_totals_and_cumulative(loaded: User) -> None:
+    arrivals_import(
+        actor=loaded,
+        data=csv_bytes([row(990, arrival_date="2024-02-02", sex="F")]),
+        filename="c.csv",
+    )
+    layout = {
+        r.period: r
+        for r in ministry_layout(arrivals_report(actor=loaded, by="year,sex", public=True))
+    }
+    assert layout["2024"].total is None and layout["2024"].total_display in ("<5", "x")
+    assert all(r.cumulative is None and r.cumulative_display == "—" for r in layout.values())
+    exact = {r.period: r for r in ministry_layout(arrivals_report(actor=loaded, by="year,sex"))}
+    assert exact["2024"].total == 1 and exact["2024"].cumulative == 112
+
+
+def test_published_tables_cover_every_year(loaded: User) -> None:
+    with pytest.raises(SaebomError, match="cover every year"):
+        arrivals_report(actor=loaded, by="year", year_from=2022, public=True)
+
+
+def test_researchers_get_no_exact_trend_from_the_registry(
+    loaded: User, make_user: Callable[..., User]
+) -> None:
+    from django.core.management import CommandError, call_command
+
+    from saebom.core.actors import set_cli_username
+
+    researcher = make_user(Role.RESEARCHER)
+    set_cli_username(researcher.username)
+    try:
+        with pytest.raises(CommandError, match="may not"):
+            call_command("trend", "2023")
+        official_series_import(actor=system_actor(), data=SHIPPED_SERIES.read_bytes())
+        call_command("trend", "2023", "--source", "official", stdout=io.StringIO())
+    finally:
+        set_cli_username("")

@@ -47,6 +47,12 @@ def report_chart(report: Report) -> Chart:
     return totals_chart(report)
 
 
+def _first_totals(report: Report) -> dict[str, tuple[int | None, str]]:
+    from saebom.stats.reports import published_totals
+
+    return published_totals(report)
+
+
 def year_sex_chart(report: Report) -> Chart:
     """Arrivals by period, men and women stacked, with the female share as a line."""
     rows = ministry_layout(report)
@@ -67,8 +73,9 @@ def year_sex_chart(report: Report) -> Chart:
     twin.set_ylabel(_("Female share (%)"))
     for side in ("top",):
         axes.spines[side].set_visible(False)
-    peak = max(rows, key=lambda r: r.total) if rows else None
-    last = rows[-1] if rows else None
+    shown = [r for r in rows if r.total is not None]  # hidden totals are not described
+    peak = max(shown, key=lambda r: r.total or 0) if shown else None
+    last = shown[-1] if shown else None
     description = (
         _(
             "Bar chart of arrivals by year, men and women stacked, with the female share as a "
@@ -77,9 +84,9 @@ def year_sex_chart(report: Report) -> Chart:
         )
         % {
             "peak": peak.period,
-            "peak_total": f"{peak.total:,}",
+            "peak_total": f"{peak.total or 0:,}",
             "last": last.period,
-            "last_total": f"{last.total:,}",
+            "last_total": f"{last.total or 0:,}",
             "share": last.female_share,
         }
         if peak and last
@@ -89,11 +96,10 @@ def year_sex_chart(report: Report) -> Chart:
 
 
 def totals_chart(report: Report) -> Chart:
-    """Arrivals by the first dimension (hidden cells left out)."""
+    """Arrivals by the first dimension, as a report by that dimension alone would publish them
+    (a hidden total is left out, not drawn as zero)."""
     dimension = report.dimensions[0]
-    totals: dict[str, int] = {}
-    for row in report.rows:
-        totals[row.keys[0]] = totals.get(row.keys[0], 0) + (row.count or 0)
+    totals = {key: n for key, (n, _shown) in _first_totals(report).items() if n is not None}
     labels = [dimension.label_of(key) for key in totals]
     figure = Figure(figsize=(8, max(2.5, 0.32 * len(labels) + 1)))
     axes = figure.subplots()

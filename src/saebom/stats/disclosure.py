@@ -18,7 +18,6 @@ cell-suppression scheme, and are no tighter than the ``<k`` label already says.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -61,13 +60,12 @@ def elite_band(count: int) -> str:
 
 
 def protect(
-    cells: dict[Key, int], *, k: int, band_keys: Sequence[Key] = (), band_value: str | None = None
+    cells: dict[Key, int], *, k: int, band_values: frozenset[str] = frozenset()
 ) -> dict[Key, ProtectedCell]:
     """Decide, for every cell, whether and how it may be published.
 
-    ``band_keys`` are cells published only as a band (elite counts). ``band_value`` is the key
-    value that marks them (``"yes"`` of the ``elite`` dimension), so that the coarser tables this
-    one is checked against treat their own elite cells alike.
+    Cells whose key holds one of ``band_values`` (the elite codes) are published only as a band,
+    here and in every coarser table this one is checked against.
     """
     if k < MINIMUM_K:
         raise SaebomError(f"the minimum cell size k is {MINIMUM_K} at least, not {k}")
@@ -75,10 +73,10 @@ def protect(
     for key, value in cells.items():
         if 0 < value < k:
             status[key] = Status.PRIMARY
-    for key in band_keys:
-        if key in cells:
+    for key in cells:
+        if band_values.intersection(key):
             status[key] = Status.BAND
-    _suppress_complements(cells, status, k, band_value)
+    _suppress_complements(cells, status, k, band_values)
     return {
         key: ProtectedCell(key, cells[key], status[key], _display(cells[key], status[key], k))
         for key in cells
@@ -119,7 +117,7 @@ class _System:
         }
 
 
-def _equations(cells: dict[Key, int], k: int, band_value: str | None) -> _System:
+def _equations(cells: dict[Key, int], k: int, band_values: frozenset[str]) -> _System:
     """One equation per margin: per cell of every coarser table (any dimensions dropped, down to
     the grand total). A margin is unknown exactly when that coarser table, protected the same
     way, hides it: that is what a coarser public report shows."""
@@ -135,18 +133,17 @@ def _equations(cells: dict[Key, int], k: int, band_value: str | None) -> _System
             coarser = {
                 margin: sum(cells[keys[i]] for i in group) for margin, group in members.items()
             }
-            shown = _coarser_shown(coarser, k, band_value)
+            shown = _coarser_shown(coarser, k, band_values)
             for margin, group in members.items():
                 groups.append(group)
                 unknown.append(not shown[margin])
     return _System(keys, groups, unknown)
 
 
-def _coarser_shown(coarser: dict[Key, int], k: int, band_value: str | None) -> dict[Key, bool]:
+def _coarser_shown(coarser: dict[Key, int], k: int, band_values: frozenset[str]) -> dict[Key, bool]:
     if len(next(iter(coarser))) == 0:  # the grand total
         return {key: not 0 < value < k for key, value in coarser.items()}
-    bands = [key for key in coarser if band_value is not None and band_value in key]
-    protected = protect(coarser, k=k, band_keys=bands, band_value=band_value)
+    protected = protect(coarser, k=k, band_values=band_values)
     return {key: not cell.suppressed for key, cell in protected.items()}
 
 
@@ -185,11 +182,11 @@ def _recoverable(system: _System, hidden: set[int]) -> tuple[list[int], list[int
 
 
 def _suppress_complements(
-    cells: dict[Key, int], status: dict[Key, Status], k: int, band_value: str | None
+    cells: dict[Key, int], status: dict[Key, Status], k: int, band_values: frozenset[str]
 ) -> None:
     if not cells:
         return
-    system = _equations(cells, k, band_value)
+    system = _equations(cells, k, band_values)
     hidden = {i for i, key in enumerate(system.keys) if status[key] is not Status.SHOWN}
     while True:
         exposed_cells, exposed_margins = _recoverable(system, hidden)

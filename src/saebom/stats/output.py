@@ -93,9 +93,9 @@ def _layout_rich(report: Report) -> object:
             row.period,
             row.male,
             row.female,
-            f"{row.total:,}",
+            row.total_display,
             row.female_share,
-            f"{row.cumulative:,}",
+            row.cumulative_display,
         )
     return table
 

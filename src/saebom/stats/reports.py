@@ -71,6 +71,12 @@ def arrivals_report(
 ) -> Report:
     dimensions = parse_dimensions(by)
     public = public or not _may_see_exact(actor)
+    if public and (year_from is not None or year_to is not None):
+        raise SaebomError(
+            "published tables cover every year: two tables with different year ranges would "
+            "give away their difference",
+            field="year_from",
+        )
     if public and len(dimensions) > MAX_PUBLIC_DIMENSIONS:
         raise SaebomError(
             f"published tables have at most {MAX_PUBLIC_DIMENSIONS} dimensions: finer ones cannot "
@@ -113,12 +119,13 @@ def public_report(*, by: str, year_from: int | None = None, year_to: int | None 
     """What the public (no account) sees. Built, and audited as an export, at most once per five
     minutes per question, so anonymous visitors can neither flood the audit log nor load the
     database; figures are at most that old."""
-    key = f"saebom:public-report:{by}:{year_from}:{year_to}:{translation.get_language()}"
+    codes = ",".join(d.code for d in parse_dimensions(by))
+    key = f"saebom:public-report:{codes}:{year_from}:{year_to}:{translation.get_language()}"
     cached = cache.get(key)
     if cached is not None:
         return _from_cache(cached)
     report = arrivals_report(
-        actor=AnonymousActor(), by=by, year_from=year_from, year_to=year_to, public=True
+        actor=AnonymousActor(), by=codes, year_from=year_from, year_to=year_to, public=True
     )
     cache.set(key, _to_cache(report), PUBLIC_CACHE_SECONDS)
     return report
@@ -180,12 +187,13 @@ def _exact_rows(table: CountTable) -> list[ReportRow]:
     return [ReportRow(key, table.cells[key], str(table.cells[key])) for key in table.ordered_keys()]
 
 
+# Codes that count elite arrivals, whatever the dimension: published only as a rounded band.
+# (The intelligence service protects exactly the elite arrivals.)
+ELITE_CODES = frozenset({"yes", "intelligence_service"})
+
+
 def _public_rows(table: CountTable, k: int) -> list[ReportRow]:
-    elite = table.codes.index("elite") if "elite" in table.codes else None
-    bands = [key for key in table.cells if elite is not None and key[elite] == "yes"]
-    protected = protect(
-        table.cells, k=k, band_keys=bands, band_value="yes" if elite is not None else None
-    )
+    protected = protect(table.cells, k=k, band_values=ELITE_CODES)
     return [
         ReportRow(key, None if cell.suppressed else cell.value, cell.display, cell.status)
         for key in table.ordered_keys()
@@ -225,9 +233,14 @@ class LayoutRow:
     period: str
     male: str
     female: str
-    total: int
+    total: int | None  # None when a public table hides it
     female_share: str
-    cumulative: int
+    cumulative: int | None  # not published: differences of cumulative totals give totals away
+    total_display: str = ""
+
+    @property
+    def cumulative_display(self) -> str:
+        return "—" if self.cumulative is None else f"{self.cumulative:,}"
 
 
 def ministry_layout(report: Report) -> list[LayoutRow]:
@@ -238,12 +251,12 @@ def ministry_layout(report: Report) -> list[LayoutRow]:
     by_period: dict[str, dict[str, ReportRow]] = {}
     for row in report.rows:
         by_period.setdefault(row.keys[0], {})[row.keys[1]] = row
-    totals = report.first_totals
+    totals = published_totals(report)
     rows, cumulative = [], 0
     for period in sorted(by_period, key=period_order):
         cells = by_period[period]
-        total = totals[period]
-        cumulative += total
+        total, display = totals[period]
+        cumulative += report.first_totals[period]
         female = cells.get("F")
         share = (
             f"{100 * female.count / total:.1f}%"
@@ -251,9 +264,29 @@ def ministry_layout(report: Report) -> list[LayoutRow]:
             else "—"
         )
         rows.append(
-            LayoutRow(period, _shown(cells.get("M")), _shown(female), total, share, cumulative)
+            LayoutRow(
+                period,
+                _shown(cells.get("M")),
+                _shown(female),
+                total,
+                share,
+                None if report.public else cumulative,
+                display,
+            )
         )
     return rows
+
+
+def published_totals(report: Report) -> dict[str, tuple[int | None, str]]:
+    """Period totals as a report by ``year`` alone would show them: protected when public."""
+    if not report.public:
+        return {key: (value, str(value)) for key, value in report.first_totals.items()}
+    margins: dict[tuple[str, ...], int] = {(key,): v for key, v in report.first_totals.items()}
+    protected = protect(margins, k=report.k, band_values=ELITE_CODES)
+    return {
+        key[0]: (None if cell.suppressed else cell.value, cell.display)
+        for key, cell in protected.items()
+    }
 
 
 def _shown(row: ReportRow | None) -> str:

@@ -46,7 +46,21 @@ def registry_series(actor: object) -> list[YearCount]:
     for row in rows.values_list("arrival_year", "sex", "n"):
         year, sex, n = int(row[0]), str(row[1]), int(row[2])
         by_year.setdefault(year, {})[sex] = by_year.get(year, {}).get(sex, 0) + n
+    grouped: dict[tuple[str, int | None, int], dict[str, int]] = {}
+    for year, counts in by_year.items():
+        period = _period(year)
+        for sex, n in counts.items():
+            grouped.setdefault(period, {})[sex] = grouped.get(period, {}).get(sex, 0) + n
     return [
-        YearCount(str(year), year, year, counts.get("M", 0), counts.get("F", 0))
-        for year, counts in sorted(by_year.items())
+        YearCount(name, first, last, counts.get("M", 0), counts.get("F", 0))
+        for (name, first, last), counts in sorted(grouped.items(), key=lambda item: item[0][2])
     ]
+
+
+def _period(year: int) -> tuple[str, int | None, int]:
+    """The Ministry's periods: years before 1999 and 1999-2001 are published only grouped."""
+    if year <= 1998:
+        return ("~1998", None, 1998)
+    if year <= 2001:
+        return ("1999-2001", 1999, 2001)
+    return (str(year), year, year)
