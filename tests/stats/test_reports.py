@@ -99,7 +99,7 @@ def test_computed_dimensions(loaded: User) -> None:
 
 def test_year_filters(loaded: User) -> None:
     assert cells(arrivals_report(actor=loaded, by="year", year_from=2023)) == {("2023",): 43}
-    assert cells(arrivals_report(actor=loaded, by="year", year_to=2000)) == {
+    assert cells(arrivals_report(actor=loaded, by="year", year_to=2001)) == {
         ("~1998",): 6,
         ("1999-2001",): 7,
     }
@@ -326,3 +326,23 @@ def test_researchers_get_no_exact_trend_from_the_registry(
         call_command("trend", "2023", "--source", "official", stdout=io.StringIO())
     finally:
         set_cli_username("")
+
+
+@pytest.mark.parametrize(
+    ("year_from", "year_to"), [(2000, 2000), (1995, None), (None, 2000), (None, 1996)]
+)
+def test_year_ranges_may_not_cut_the_grouped_periods(
+    loaded: User, year_from: int | None, year_to: int | None
+) -> None:
+    with pytest.raises(SaebomError, match="counted only as groups"):
+        arrivals_report(actor=loaded, by="year,sex", year_from=year_from, year_to=year_to)
+    assert (
+        arrivals_report(actor=loaded, by="sex", year_from=year_from, year_to=year_to).rows
+        is not None
+    )
+
+
+def test_whole_periods_may_be_chosen(loaded: User) -> None:
+    assert cells(arrivals_report(actor=loaded, by="year", year_from=1999, year_to=2001)) == {
+        ("1999-2001",): 7
+    }

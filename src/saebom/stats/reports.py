@@ -77,6 +77,12 @@ def arrivals_report(
             "give away their difference",
             field="year_from",
         )
+    if "year" in [d.code for d in dimensions] and _cuts_a_grouped_period(year_from, year_to):
+        raise SaebomError(
+            "the years before 1999, and 1999-2001, are counted only as groups: start at 1999 or "
+            "2002 and end at 1998, 2001 or later, or leave out the year dimension",
+            field="year_from",
+        )
     if public and len(dimensions) > MAX_PUBLIC_DIMENSIONS:
         raise SaebomError(
             f"published tables have at most {MAX_PUBLIC_DIMENSIONS} dimensions: finer ones cannot "
@@ -160,6 +166,13 @@ def _from_cache(data: dict[str, Any]) -> Report:
         notes=data["notes"],
         first_totals=data["first_totals"],
     )
+
+
+def _cuts_a_grouped_period(year_from: int | None, year_to: int | None) -> bool:
+    """Whether the range takes part of ``~1998`` or ``1999-2001``, whose labels would then lie."""
+    starts_inside = year_from is not None and year_from <= 2001 and year_from != 1999
+    ends_inside = year_to is not None and year_to <= 2001 and year_to not in (1998, 2001)
+    return starts_inside or ends_inside
 
 
 def _may_see_exact(actor: AuditActor) -> bool:
