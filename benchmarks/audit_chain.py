@@ -41,22 +41,15 @@ TARGET_VERIFY = 1.50
 SCRATCH_DATABASE = "saebom_bench_audit"
 GENESIS_HASH = "0" * 64
 PG_TRIGGER = "core_auditevent_append_only"
-COLUMNS = (
-    "seq",
-    "at",
-    "actor_id",
-    "actor_name",
-    "agency_code",
-    "action",
-    "object_type",
-    "object_id",
-    "changed_fields",
-    "detail",
-    "ip",
-    "user_agent",
-    "prev_hash",
-    "hash",
-)
+
+
+def audit_columns() -> tuple[str, ...]:
+    """The audit table's columns, hashed ones first, as Saebom defines them."""
+    from saebom.core.audit import HASHED_FIELDS
+
+    return (*HASHED_FIELDS, "hash")
+
+
 ACTIONS = (
     ("view_identifiers", "person", (), {"reason": "사례 검토"}),
     ("update", "person", ("born", "name"), {}),
@@ -126,8 +119,10 @@ def canonical(record: dict[str, Any]) -> bytes:
 
 def insert_sql() -> str:
     mark = "%s" if vendor() == "postgresql" else "?"
-    names = ", ".join(COLUMNS)
-    return f"INSERT INTO core_auditevent ({names}) VALUES ({', '.join([mark] * len(COLUMNS))})"
+    names = ", ".join(audit_columns())
+    return (
+        f"INSERT INTO core_auditevent ({names}) VALUES ({', '.join([mark] * len(audit_columns()))})"
+    )
 
 
 def stored_row(record: dict[str, Any], digest: str, postgres: bool) -> list[Any]:
@@ -140,7 +135,7 @@ def stored_row(record: dict[str, Any], digest: str, postgres: bool) -> list[Any]
         "detail": json.dumps(record["detail"]),
         "hash": digest,
     }
-    return [stored[name] for name in COLUMNS]
+    return [stored[name] for name in audit_columns()]
 
 
 @dataclass
@@ -199,14 +194,14 @@ def utc_iso(value: Any) -> str:
 
 def baseline_rows(batch_size: int = 5000) -> Iterator[Sequence[Any]]:
     cursor = raw_connection().cursor()
-    cursor.execute(f"SELECT {', '.join(COLUMNS)} FROM core_auditevent ORDER BY seq")
+    cursor.execute(f"SELECT {', '.join(audit_columns())} FROM core_auditevent ORDER BY seq")
     while rows := cursor.fetchmany(batch_size):
         yield from rows
     cursor.close()
 
 
 def baseline_verify() -> int:
-    names = COLUMNS[:-1]
+    names = audit_columns()[:-1]
     expected_seq, prev_hash, sha256 = 1, GENESIS_HASH, hashlib.sha256
     for row in baseline_rows():
         record = dict(zip(names, row, strict=False))

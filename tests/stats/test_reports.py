@@ -14,11 +14,12 @@ from django.urls import reverse
 from django.utils import translation
 
 from saebom.accounts.models import Agency, User
-from saebom.core.actors import AnonymousActor, system_actor
+from saebom.core.actors import system_actor
 from saebom.core.exceptions import PermissionDenied, SaebomError
 from saebom.core.models import AuditEvent
 from saebom.core.policy import Role
 from saebom.registry.importing import arrivals_import
+from saebom.registry.models import Arrival
 from saebom.registry.official import SHIPPED_SERIES, official_series_import
 from saebom.stats.output import render
 from saebom.stats.reports import arrivals_report, ministry_layout, reconciliation
@@ -221,7 +222,6 @@ def test_every_public_path_goes_through_disclosure_control(
     assert all(
         c["count"] is None for c in body["cells"] if c["keys"] == {"year": "2023", "sex": "M"}
     )
-    assert arrivals_report(actor=AnonymousActor(), by="year,sex", public=True).public
 
 
 def test_public_page_is_off_by_default(client: Client, db: None) -> None:
@@ -336,10 +336,12 @@ def test_year_ranges_may_not_cut_the_grouped_periods(
 ) -> None:
     with pytest.raises(SaebomError, match="counted only as groups"):
         arrivals_report(actor=loaded, by="year,sex", year_from=year_from, year_to=year_to)
-    assert (
-        arrivals_report(actor=loaded, by="sex", year_from=year_from, year_to=year_to).rows
-        is not None
+    # without the year dimension no label can lie: the same range is fine
+    sexes = arrivals_report(actor=loaded, by="sex", year_from=year_from, year_to=year_to)
+    years = Arrival.objects.filter(
+        arrival_year__gte=year_from or 0, arrival_year__lte=year_to or 9999
     )
+    assert sum(r.count or 0 for r in sexes.rows) == years.count()
 
 
 def test_whole_periods_may_be_chosen(loaded: User) -> None:

@@ -107,9 +107,3 @@ def resolve(vocabulary: str, value: str) -> str:
             )
         raise UnknownTerm(f"{value!r} is not one of {', '.join(known)} (or their labels)")
     return code
-
-
-def clear_cache() -> None:
-    entries.cache_clear()
-    _index.cache_clear()
-    resolve.cache_clear()

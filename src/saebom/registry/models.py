@@ -14,7 +14,6 @@ from saebom.core.fields import BlindIndexField, EncryptedDateField, EncryptedTex
 from saebom.registry.names import korean_name_key, romanised_name_key
 
 PUBLIC_ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
-PUBLIC_ID_LENGTH = 8  # 32**8 ids: collisions stay rare even after millions of records
 
 
 _FROM_BASE32 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", PUBLIC_ID_ALPHABET)

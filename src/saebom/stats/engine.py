@@ -29,9 +29,6 @@ class CountTable:
     def multi_valued(self) -> list[str]:
         return [d.code for d in self.dimensions if d.multi]
 
-    def total(self) -> int:
-        return sum(self.cells.values())
-
     def ordered_keys(self) -> list[tuple[str, ...]]:
         return sorted(
             self.cells,
