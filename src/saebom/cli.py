@@ -18,6 +18,7 @@ commands:
   init                    create or migrate the database, keys and the default agency
   serve                   serve the web application (gunicorn, static files included)
   demo                    initialise a demo with synthetic data, print logins, then serve
+  createagency CODE       create an agency (--name-ko, --name-en)
   createuser USERNAME     create a staff account with a role and agency
   worker                  run background tasks
   audit verify | head     verify the tamper-evident audit chain, or print its head

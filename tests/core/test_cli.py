@@ -186,3 +186,21 @@ def test_deploy_check_is_clean_with_production_settings(tmp_path: Path) -> None:
     proc = fresh_cli(data, "check", "--deploy", "--fail-level", "WARNING")
     assert proc.returncode == 0, proc.stderr
     assert "no issues" in proc.stdout
+
+
+def test_createagency_then_a_user_in_it() -> None:
+    assert run_cli("init").returncode == 0
+    proc = run_cli(
+        "createagency", "hana-seoul", "--name-ko", "서울 하나센터", "--name-en", "Seoul Hana Center"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        run_cli("createuser", "park", "--role", "caseworker", "--agency", "hana-seoul").returncode
+        == 0
+    )
+    assert User.objects.get(username="park").agency.name_en == "Seoul Hana Center"
+    assert AuditEvent.objects.filter(object_type="agency", object_id="hana-seoul").exists()
+    again = run_cli("createagency", "hana-seoul", "--name-ko", "x", "--name-en", "x")
+    assert again.returncode == 1 and "code" in again.stderr
+    refused = run_cli("--as", "park", "createagency", "other", "--name-ko", "x", "--name-en", "x")
+    assert refused.returncode == 1 and "system operator" in refused.stderr

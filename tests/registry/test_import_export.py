@@ -346,3 +346,25 @@ def test_a_public_id_collision_is_retried_with_new_ids(
     report = arrivals_import(actor=officer, data=csv_bytes([row(1)]), filename="a.csv")
     assert report.created == 1
     assert Arrival.objects.get().person.public_id != "P-TAKEN000"
+
+
+def test_reimport_reads_identities_once_per_batch_not_per_row(officer: User) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from saebom.registry.interchange import COLUMNS, IDENTITY_COLUMNS
+
+    plain = tuple(c for c in COLUMNS if c not in IDENTITY_COLUMNS)
+    counts = []
+    for size in (10, 40):
+        rows = [row(n) for n in range(size)]
+        arrivals_import(actor=officer, data=csv_bytes(rows), filename="a.csv")
+        with CaptureQueriesContext(connection) as queries:
+            arrivals_import(
+                actor=officer,
+                data=csv_bytes([row(n, sex="M") for n in range(size)], plain),
+                filename="a.csv",
+            )
+        counts.append(len(queries))
+    # bulk updates may split into a batch more; a query per row would add thirty
+    assert counts[1] - counts[0] <= 2

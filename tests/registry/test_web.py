@@ -259,3 +259,18 @@ def test_stale_edit_stays_stale_through_a_validation_error(
 
 def test_nul_in_a_query_is_refused(officer_client: Client) -> None:
     assert officer_client.get(reverse("registry:arrival_list") + "?sex=%00").status_code == 400
+
+
+def test_starting_a_web_import_is_audited(
+    officer_client: Client, django_capture_on_commit_callbacks: Callable[..., object]
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = SimpleUploadedFile("arrivals.csv", csv_bytes([row(1)]), "text/csv")
+    with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
+        officer_client.post(reverse("registry:import_start"), {"file": upload})
+    job = ImportJob.objects.get()
+    assert AuditEvent.objects.filter(
+        action="create", object_type="import_job", object_id=str(job.pk)
+    ).exists()
+    assert AuditEvent.objects.filter(action="import").exists()

@@ -6,6 +6,7 @@ the spreadsheet's: the header is row 1, the first record row 2.
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import zipfile
@@ -14,13 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.db import transaction
+from django.utils.text import get_valid_filename
 
+from saebom.accounts.models import User
 from saebom.core.actors import Actor
 from saebom.core.audit import audit_record
 from saebom.core.exceptions import SaebomError
 from saebom.core.policy import Action
 from saebom.registry.exporting import SYNTHETIC_MARK
 from saebom.registry.interchange import ArrivalData, RowInvalid, header_problems, parse_row
+from saebom.registry.models import ImportJob
 from saebom.registry.services import agency_for, arrivals_save
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
@@ -256,6 +260,34 @@ def arrivals_import(
         )
     report.created, report.updated, report.written = counts.created, counts.updated, True
     return report
+
+
+def import_job_start(
+    *, actor: User, filename: str, data: bytes, skip_invalid: bool = False, dry_run: bool = False
+) -> ImportJob:
+    """Queue a web import for the background worker; it runs as ``actor``, checked again then."""
+    from saebom.registry.tasks import run_import  # the task module imports this one
+
+    agency = agency_for(actor, Action.ARRIVAL_IMPORT, None)
+    with transaction.atomic():
+        job = ImportJob.objects.create(
+            agency=agency,
+            created_by=actor,
+            filename=get_valid_filename(filename)[:120] or "upload",
+            content=base64.b64encode(data).decode("ascii"),
+            skip_invalid=skip_invalid,
+            dry_run=dry_run,
+        )
+        audit_record(
+            actor=actor,
+            action="create",
+            object_type="import_job",
+            object_id=job.pk,
+            agency_code=agency.code,
+            detail={"bytes": len(data), "dry_run": dry_run},
+        )
+        transaction.on_commit(lambda: run_import.enqueue(job.pk))
+    return job
 
 
 def errors_csv(errors: list[RowError]) -> str:

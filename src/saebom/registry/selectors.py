@@ -18,6 +18,7 @@ from saebom.core.policy import Action, Scope
 from saebom.registry.interchange import LIST_SEPARATOR, ArrivalData, PartialDate
 from saebom.registry.models import (
     Arrival,
+    ImportJob,
     Person,
     PersonIdentity,
 )
@@ -34,6 +35,12 @@ def persons_visible_to(actor: Actor, action: Action = Action.ARRIVAL_VIEW) -> Qu
         return Person.objects.all()
     arrivals = policy.scoped(actor, action, Arrival.objects.filter(person=OuterRef("pk")))
     return Person.objects.filter(Exists(arrivals))
+
+
+def import_jobs_of(actor: Actor) -> QuerySet[ImportJob]:
+    """The actor's own web imports (their reports may quote cells of the files)."""
+    jobs = policy.scoped(actor, Action.ARRIVAL_IMPORT, ImportJob.objects.all())
+    return jobs.filter(created_by_id=getattr(actor, "pk", None)).order_by("-created_at")
 
 
 def arrivals_filtered(arrivals: QuerySet[Arrival], **filters: Any) -> QuerySet[Arrival]:

@@ -332,16 +332,22 @@ def _update_batch(
         default_user=user,
     )
     _replace_children(pairs)
+    # One read of the batch's identities, not one per row.
+    identities = PersonIdentity.objects.in_bulk(
+        [a.person_id for a, _ in pairs], field_name="person_id"
+    )
     for arrival, data in pairs:
+        identity = identities.get(arrival.person_id)
         if data.has_identity:
-            _identity_save(arrival.person, data, user)
+            _identity_save(arrival.person_id, data, user, identity)
         else:
-            _identity_birth_year(arrival.person, data.birth_year, user)
+            _identity_birth_year(identity, data.birth_year, user)
 
 
-def _identity_birth_year(person: Person, birth_year: int | None, user: User | None) -> None:
+def _identity_birth_year(
+    identity: PersonIdentity | None, birth_year: int | None, user: User | None
+) -> None:
     """Keep the identity's birth year (and so its blind indexes) in step with the arrival's."""
-    identity = PersonIdentity.objects.filter(person=person).first()
     if identity is None or identity.birth_year == birth_year:
         return
     born = identity.date_of_birth
@@ -352,8 +358,14 @@ def _identity_birth_year(person: Person, birth_year: int | None, user: User | No
     identity.save()
 
 
-def _identity_save(person: Person, data: ArrivalData, user: User | None) -> PersonIdentity:
-    identity = PersonIdentity.objects.filter(person=person).first() or PersonIdentity(person=person)
+def _identity_save(
+    person_id: int, data: ArrivalData, user: User | None, identity: PersonIdentity | None = None
+) -> PersonIdentity:
+    identity = (
+        identity
+        or PersonIdentity.objects.filter(person_id=person_id).first()
+        or PersonIdentity(person_id=person_id)
+    )
     identity._history_user = user  # type: ignore[attr-defined]
     for name, value in _identity_values(data).items():
         setattr(identity, name, value)
@@ -368,7 +380,7 @@ def _identity_merge(person: Person, data: ArrivalData, user: User | None) -> Non
     """A further arrival of a known person: names that differ become aliases, gaps are filled."""
     identity = PersonIdentity.objects.filter(person=person).first()
     if identity is None:
-        _identity_save(person, data, user)
+        _identity_save(person.pk, data, user)
         return
     aliases = [a for a in (identity.aliases or "").split(ALIAS_SEPARATOR) if a]
     for current, new in ((identity.name_ko, data.name_ko), (identity.name_en, data.name_en)):
@@ -410,7 +422,7 @@ def arrival_create(
         if link_to is not None and data.has_identity:
             _identity_merge(person, data, _history_user(actor))
         elif data.has_identity:
-            _identity_save(person, data, _history_user(actor))
+            _identity_save(person.pk, data, _history_user(actor))
         arrival = Arrival(person=person, agency=agency, record_id=data.record_id)
         _apply(arrival, data)
         arrival._history_user = _history_user(actor)  # type: ignore[attr-defined]

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.text import get_valid_filename
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -21,10 +18,9 @@ from saebom.core.policy import Action
 from saebom.registry import selectors, services
 from saebom.registry.exporting import FORMATS, arrivals_export
 from saebom.registry.forms import ArrivalFilterForm, ArrivalForm, ImportForm
-from saebom.registry.importing import RowError, errors_csv
+from saebom.registry.importing import RowError, errors_csv, import_job_start
 from saebom.registry.interchange import format_row
 from saebom.registry.models import Arrival, ImportJob, Person
-from saebom.registry.tasks import run_import
 from saebom.web.requests import actor, is_htmx
 
 PAGE_SIZE = 50
@@ -178,29 +174,21 @@ def import_start(request: HttpRequest) -> HttpResponse:
     form = ImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
-        with transaction.atomic():
-            job = ImportJob.objects.create(
-                agency=actor(request).agency,
-                created_by=actor(request),
-                filename=get_valid_filename(upload.name)[:120] or "upload",
-                content=base64.b64encode(upload.read()).decode("ascii"),
-                skip_invalid=form.cleaned_data["skip_invalid"],
-                dry_run=form.cleaned_data["dry_run"],
-            )
-            transaction.on_commit(lambda: run_import.enqueue(job.pk))
+        job = import_job_start(
+            actor=actor(request),
+            filename=upload.name,
+            data=upload.read(),
+            skip_invalid=form.cleaned_data["skip_invalid"],
+            dry_run=form.cleaned_data["dry_run"],
+        )
         return redirect("registry:import_status", job_id=job.pk)
-    jobs = ImportJob.objects.filter(created_by=actor(request))[:10]
+    jobs = selectors.import_jobs_of(actor(request))[:10]
     return render(request, "registry/import.html", {"form": form, "jobs": jobs})
 
 
 def _own_job(request: HttpRequest, job_id: int) -> ImportJob:
     return policy.get_visible(
-        actor(request),
-        Action.ARRIVAL_IMPORT,
-        ImportJob.objects.all(),
-        owner_field=None,
-        pk=job_id,
-        created_by=actor(request),
+        actor(request), Action.ARRIVAL_IMPORT, selectors.import_jobs_of(actor(request)), pk=job_id
     )
 
 
