@@ -41,3 +41,27 @@ def activate_totp(user: User) -> str:
     secret = generate_totp_secret()
     TOTP.activate(user, secret)
     return secret
+
+
+class PersonFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "registry.Person"
+
+    is_synthetic = True
+
+
+class ArrivalFactory(factory.django.DjangoModelFactory):
+    """An arrival (and so a person) registered by an agency."""
+
+    class Meta:
+        model = "registry.Arrival"
+
+    person = factory.SubFactory(PersonFactory)
+    agency = factory.SubFactory(AgencyFactory)
+    record_id = factory.Sequence(lambda n: f"R-{n:05d}")
+    arrival_date = factory.LazyFunction(lambda: __import__("datetime").date(2023, 5, 1))
+    arrival_precision = "day"
+    arrival_year = 2023
+    sex = "F"
+    birth_year = 1990
+    is_synthetic = True

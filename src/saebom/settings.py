@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "saebom.accounts",
     "saebom.registry",
     "saebom.stats",
+    "saebom.support",
     "saebom.api",
     "saebom.demo",
 ]

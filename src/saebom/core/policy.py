@@ -63,6 +63,15 @@ class Action(enum.StrEnum):
     STATS_VIEW = "stats.view"  # reports; without STATS_EXACT only disclosure-controlled ones
     STATS_EXACT = "stats.exact"  # counts below the disclosure threshold
     ELITE_CATEGORIES = "stats.elite_categories"
+    CASE_VIEW = "case.view"  # REFERRED: only the sections the person consented to share
+    CASE_CREATE = "case.create"
+    CASE_UPDATE = "case.update"  # every part of a case of one's own agency
+    CASE_NOTES = "case.notes"  # and only as a member of the case
+    CASELOAD_VIEW = "caseload.view"
+    REFERRAL_SEND = "referral.send"  # also revoke, as sender or for the person
+    REFERRAL_RESPOND = "referral.respond"  # accept or decline, as receiving agency
+    BENEFIT_RATES_MANAGE = "benefit_rates.manage"
+    OUTCOME_STATS_VIEW = "outcome_stats.view"  # indicators only, disclosure-controlled
 
 
 R = Role
@@ -105,6 +114,20 @@ POLICY: dict[Action, dict[Role, Scope]] = {
         R.INTAKE_OFFICER: Scope.AGENCY,
     },
     Action.ELITE_CATEGORIES: {R.ADMIN: Scope.AGENCY},
+    Action.CASE_VIEW: {R.CASEWORKER: Scope.REFERRED, R.ADMIN: Scope.AGENCY},
+    Action.CASE_CREATE: {R.CASEWORKER: Scope.AGENCY, R.ADMIN: Scope.AGENCY},
+    Action.CASE_UPDATE: {R.CASEWORKER: Scope.AGENCY, R.ADMIN: Scope.AGENCY},
+    Action.CASE_NOTES: {R.CASEWORKER: Scope.REFERRED},
+    Action.CASELOAD_VIEW: {R.CASEWORKER: Scope.AGENCY, R.ADMIN: Scope.AGENCY},
+    Action.REFERRAL_SEND: {R.CASEWORKER: Scope.AGENCY, R.ADMIN: Scope.AGENCY},
+    Action.REFERRAL_RESPOND: {R.CASEWORKER: Scope.AGENCY, R.ADMIN: Scope.AGENCY},
+    Action.BENEFIT_RATES_MANAGE: {R.ADMIN: Scope.ALL},
+    Action.OUTCOME_STATS_VIEW: {
+        R.CASEWORKER: Scope.AGENCY,
+        R.ADMIN: Scope.AGENCY,
+        R.STATISTICIAN: Scope.ALL,
+        R.RESEARCHER: Scope.ALL,
+    },
 }
 
 
