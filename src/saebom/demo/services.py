@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils import timezone
 
 from saebom.accounts.models import Agency, User
 from saebom.accounts.services import DEFAULT_AGENCY_CODE, user_create, user_set_password
@@ -13,6 +14,7 @@ from saebom.core.actors import Actor
 from saebom.core.audit import audit_record
 from saebom.core.policy import Role
 from saebom.core.services import installation_mark_demo
+from saebom.demo.cases import demo_cases_load
 from saebom.demo.synthetic import synthetic_arrivals
 from saebom.registry.models import Arrival
 from saebom.registry.services import Progress, arrivals_save
@@ -75,4 +77,12 @@ def demo_arrivals_load(*, actor: Actor, seed: int, progress: Progress | None = N
 def demo_load(*, actor: Actor, seed: int, progress: Progress | None = None) -> list[DemoLogin]:
     installation_mark_demo(actor=actor, seed=seed)
     demo_arrivals_load(actor=actor, seed=seed, progress=progress)
-    return demo_accounts_ensure(actor=actor)
+    logins = demo_accounts_ensure(actor=actor)
+    demo_cases_load(
+        actor=actor,
+        agency=Agency.objects.get(code=DEFAULT_AGENCY_CODE),
+        lead=User.objects.get(username=f"demo_{Role.CASEWORKER.value}"),
+        seed=seed,
+        today=timezone.localdate(),
+    )
+    return logins
