@@ -67,6 +67,7 @@ class Action(enum.StrEnum):
     CASE_CREATE = "case.create"
     CASE_UPDATE = "case.update"  # every part of a case of one's own agency
     CASE_NOTES = "case.notes"  # and only as a member of the case
+    CASE_EXPORT = "case.export"  # the agency's cases; notes only with the person's consent
     CASELOAD_VIEW = "caseload.view"
     REFERRAL_SEND = "referral.send"  # also revoke, as sender or for the person
     REFERRAL_RESPOND = "referral.respond"  # accept or decline, as receiving agency
@@ -118,6 +119,7 @@ POLICY: dict[Action, dict[Role, Scope]] = {
     Action.CASE_CREATE: {R.CASEWORKER: Scope.AGENCY, R.ADMIN: Scope.AGENCY},
     Action.CASE_UPDATE: {R.CASEWORKER: Scope.AGENCY, R.ADMIN: Scope.AGENCY},
     Action.CASE_NOTES: {R.CASEWORKER: Scope.REFERRED},
+    Action.CASE_EXPORT: {R.CASEWORKER: Scope.AGENCY, R.ADMIN: Scope.AGENCY},
     Action.CASELOAD_VIEW: {R.CASEWORKER: Scope.AGENCY, R.ADMIN: Scope.AGENCY},
     Action.REFERRAL_SEND: {R.CASEWORKER: Scope.AGENCY, R.ADMIN: Scope.AGENCY},
     Action.REFERRAL_RESPOND: {R.CASEWORKER: Scope.AGENCY, R.ADMIN: Scope.AGENCY},
