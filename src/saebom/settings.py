@@ -139,7 +139,11 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA busy_timeout=20000; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;"
         ),
     }
-elif _database["ENGINE"] != "django.db.backends.postgresql":
+elif _database["ENGINE"] == "django.db.backends.postgresql":
+    # Saebom's queries are short and many; JIT compilation (PostgreSQL 11+) costs more than it
+    # saves on them: 17-28 ms on a caseload page that takes 50 (benchmarks/caseload.py).
+    _database.setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
+else:
     raise ConfigError(
         f"DATABASE_URL: only sqlite:// and postgres:// are supported, not {_database['ENGINE']}"
     )
