@@ -11,7 +11,8 @@ Definitions (Statistics Korea's, which the survey uses), over the outcome record
 
 Every indicator passes the statistics module's disclosure control: a rate is published only when
 neither its numerator nor the rest of its base is a small count (``stats.disclosure.protect``),
-and a mean only over at least k wage earners.
+the three activity rates only when the cells of employed, unemployed and inactive they give away
+survive protection of that table as a whole, and a mean only over at least k wage earners.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from django.conf import settings
-from django.db.models import Avg, Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils.translation import gettext_lazy as _
 
 from saebom.accounts.models import Agency
@@ -68,6 +69,7 @@ class OutcomeReport:
     indicators: list[Indicator]
     k: int
     national_status: str
+    synthetic: bool  # computed (also) from synthetic demo records
 
 
 @functools.cache
@@ -96,11 +98,20 @@ def _rate(numerator: int, base: int) -> Decimal | None:
 
 WITHHELD = _("withheld (small numbers)")
 
+# The activity rates share one table (employed, unemployed, inactive) whose total, the
+# respondents, is published; with it each rate gives away these cells of the table.
+ACTIVITY_CELLS = {
+    "participation_rate": ("inactive",),
+    "employment_rate": ("employed",),
+    "unemployment_rate": ("employed", "unemployed"),
+}
+
 
 def _publishable(numerator: int, base: int, k: int) -> bool:
-    """Neither the count nor the rest of its base may be small enough to point at people."""
+    """Neither the count nor the rest of its base may be small enough to point at people, and
+    the rate may not be 0 or 100%: that would tell each person's answer."""
     cells = protect({("yes",): numerator, ("no",): base - numerator}, k=k)
-    return base >= k and not any(cell.suppressed for cell in cells.values())
+    return 0 < numerator < base and base >= k and not any(c.suppressed for c in cells.values())
 
 
 def _indicator(
@@ -122,7 +133,8 @@ def outcome_indicators(actor: Actor, *, year: int, agency: Agency | None = None)
         employed=Count("pk", filter=employed),
         unemployed=Count("pk", filter=unemployed),
         wage_earners=Count("pk", filter=wage_earners),
-        mean_wage=Avg("monthly_wage_krw_10k", filter=wage_earners),
+        # A sum, not AVG: SQLite's float average turns 250.35 into 250.3499... (rounds down).
+        wage_total=Sum("monthly_wage_krw_10k", filter=wage_earners),
         answered_satisfaction=Count("pk", filter=Q(life_satisfaction__isnull=False)),
         satisfied=Count("pk", filter=Q(life_satisfaction__in=SATISFIED)),
         answered_discrimination=Count("pk", filter=Q(experienced_discrimination__isnull=False)),
@@ -137,18 +149,35 @@ def outcome_indicators(actor: Actor, *, year: int, agency: Agency | None = None)
         "experienced_discrimination": (counts["discriminated"], counts["answered_discrimination"]),
     }
     k = settings.SAEBOM_STATS_MIN_CELL
+    # Protected as one table, so that two published rates never give a withheld third by
+    # subtraction (employed and active known: the unemployed follow).
+    activity = protect(
+        {
+            ("employed",): counts["employed"],
+            ("unemployed",): counts["unemployed"],
+            ("inactive",): counts["respondents"] - active,
+        },
+        k=k,
+    )
+    hidden = {key[0] for key, cell in activity.items() if cell.suppressed}
     national = national_figures().get(year, {})
     indicators = []
     for code, label, column in INDICATORS:
         published = Decimal(national[column]) if national.get(column) else None
         if code == "monthly_wage":
-            mean = counts["mean_wage"]
-            value = None if mean is None else Decimal(mean).quantize(Decimal("0.1"), ROUND_HALF_UP)
+            earners, total = counts["wage_earners"], counts["wage_total"]
+            value = (
+                None
+                if not earners
+                else (Decimal(total) / earners).quantize(Decimal("0.1"), ROUND_HALF_UP)
+            )
             publishable = counts["wage_earners"] >= k
         else:
             numerator, base = fractions[code]
             value = _rate(numerator, base)
-            publishable = _publishable(numerator, base, k)
+            publishable = _publishable(numerator, base, k) and hidden.isdisjoint(
+                ACTIVITY_CELLS.get(code, ())
+            )
         indicators.append(_indicator(code, str(label), value, publishable, published))
     respondents = counts["respondents"]
     return OutcomeReport(
@@ -157,4 +186,5 @@ def outcome_indicators(actor: Actor, *, year: int, agency: Agency | None = None)
         indicators=indicators,
         k=k,
         national_status=national.get("status", ""),
+        synthetic=outcomes.filter(case__is_synthetic=True).exists(),
     )

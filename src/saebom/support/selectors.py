@@ -33,6 +33,7 @@ from saebom.core.exceptions import NotFound
 from saebom.core.policy import Action, Scope
 from saebom.support.models import (
     Assessment,
+    BenefitRate,
     Case,
     CaseMember,
     FollowUp,
@@ -262,3 +263,36 @@ def members_of(cases: Iterable[Case]) -> dict[int, list[CaseMember]]:
     for member in CaseMember.objects.filter(case__in=list(cases)).select_related("user"):
         members.setdefault(member.case_id, []).append(member)
     return members
+
+
+# --- added for the web pages ---------------------------------------------------------------
+
+
+def case_staff(case: Case) -> QuerySet[User]:
+    """Active accounts of the case's lead agency that may work on cases: those a case may be
+    assigned to (members, follow-ups)."""
+    roles = [role for role, scope in policy.POLICY[Action.CASE_VIEW].items() if scope > Scope.NONE]
+    return User.objects.filter(
+        agency_id=case.lead_agency_id, is_active=True, role__in=roles
+    ).order_by("username")
+
+
+def case_referrals(access: CaseAccess, actor: Actor) -> QuerySet[Referral]:
+    """The referrals of a case the actor may list: all of them for the lead agency, the ones
+    sent to the actor's own agency otherwise."""
+    referrals = access.case.referrals.select_related("from_agency", "to_agency").order_by(
+        "-created_at", "-pk"
+    )
+    if access.is_lead_agency or isinstance(actor, SystemActor):
+        return referrals
+    return referrals.filter(to_agency_id=actor.agency_id)
+
+
+def case_of_person(actor: Actor, person_id: int) -> Case | None:
+    """The person's case, when the actor may see it."""
+    return cases_visible_to(actor).filter(person_id=person_id).first()
+
+
+def benefit_rates() -> QuerySet[BenefitRate]:
+    """The benefit rates by year (public reference figures, kept by administrators)."""
+    return BenefitRate.objects.order_by("-year", "kind", "household_min")

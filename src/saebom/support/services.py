@@ -3,12 +3,13 @@ transaction; edits of shared records check the version they started from."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from saebom.accounts.models import Agency, User
@@ -387,6 +388,10 @@ def goal_add(
 def goal_update(*, actor: Actor, goal: Goal, expected_version: int, **changes: Any) -> Goal:
     if "status" in changes:
         changes["status"] = _code("goal_status", changes["status"], "status")
+    if "description" in changes:
+        if not _text(changes["description"]):
+            raise SaebomError("description: say what the goal is", field="description")
+        changes["description"] = _text(changes["description"])
     return _versioned_update(actor, goal, expected_version, GOAL_FIELDS, changes, "goal")
 
 
@@ -437,11 +442,18 @@ def service_update(
 ) -> Service:
     if "status" in changes:
         changes["status"] = _code("service_status", changes["status"], "status")
-    status = changes.get("status", service.status)
-    if status == Service.Status.DELIVERED and "delivered_on" not in changes:
-        changes["delivered_on"] = service.delivered_on
-    _check_delivery(status, changes.get("delivered_on", service.delivered_on))
-    return _versioned_update(actor, service, expected_version, SERVICE_FIELDS, changes, "service")
+    if "note" in changes:
+        changes["note"] = _text(changes["note"])
+
+    def check(locked: Service) -> None:
+        status = changes.get("status", locked.status)
+        if status != Service.Status.DELIVERED and "delivered_on" not in changes:
+            changes["delivered_on"] = None  # no longer delivered: no delivery date either
+        _check_delivery(status, changes.get("delivered_on", locked.delivered_on))
+
+    return _versioned_update(
+        actor, service, expected_version, SERVICE_FIELDS, changes, "service", check
+    )
 
 
 def _versioned_update(
@@ -451,7 +463,10 @@ def _versioned_update(
     fields: Sequence[str],
     changes: dict[str, Any],
     what: str,
+    check: Callable[[Any], None] | None = None,
 ) -> Any:
+    """Apply ``changes`` to the record, locked, if it is still at ``expected_version``;
+    ``check`` validates them against the locked row before anything is written."""
     unknown = set(changes) - set(fields)
     if unknown:
         raise SaebomError(f"cannot change {', '.join(sorted(unknown))} here")
@@ -459,6 +474,8 @@ def _versioned_update(
         case = _writable(actor, record.case)
         locked = type(record).objects.select_for_update().get(pk=record.pk, case=case)
         check_version(locked, expected_version, fields)
+        if check is not None:
+            check(locked)
         changed = [n for n, v in changes.items() if getattr(locked, n) != v]
         for name, value in changes.items():
             setattr(locked, name, value)
@@ -591,15 +608,15 @@ def referral_send(
     return referral
 
 
-def _pending_for(actor: User, referral: Referral) -> Referral:
+def _pending_for(actor: User, referral: Referral, *, accepting: bool = True) -> Referral:
     policy.require(actor, Action.REFERRAL_RESPOND)
     locked = Referral.objects.select_for_update().get(pk=referral.pk)
     if locked.to_agency_id != actor.agency_id:
         raise NotFound("Not found.")
     if locked.status != Referral.Status.PENDING:
         raise Conflict(f"this referral is already {locked.status}")
-    if locked.valid_until < selectors.today():
-        raise Conflict("the person's consent for this referral has ended")
+    if accepting and locked.valid_until < selectors.today():
+        raise Conflict("the person's consent for this referral has ended; decline it")
     return locked
 
 
@@ -637,8 +654,11 @@ def referral_accept(*, actor: Actor, referral: Referral) -> Referral:
 
 
 def _transfer(actor: User, case: Case, referral: Referral) -> None:
-    """The lead moves: the old agency's members leave, the accepting caseworker leads."""
-    CaseMember.objects.filter(case=case).delete()
+    """The lead moves: the old agency's members leave, the accepting caseworker leads; partners
+    of other agencies stay while their referrals run."""
+    CaseMember.objects.filter(case=case).filter(
+        Q(referral__isnull=True) | Q(user__agency_id=referral.to_agency_id)
+    ).delete()
     case.lead_agency_id = referral.to_agency_id
     case.status = Case.Status.TRANSFERRED
     case.version += 1
@@ -647,10 +667,23 @@ def _transfer(actor: User, case: Case, referral: Referral) -> None:
     CaseMember.objects.create(case=case, user=actor, role=CaseMember.Role.LEAD)
 
 
+def _partners_refresh(case: Case, agency_id: int) -> None:
+    """An agency's partner members of a case follow its running referrals: moved to one still
+    running when theirs ends, removed when none is left."""
+    running = selectors.active_referrals(agency_id).filter(case=case).order_by("pk").first()
+    partners = CaseMember.objects.filter(
+        case=case, role=CaseMember.Role.PARTNER, user__agency_id=agency_id
+    )
+    if running is None:
+        partners.delete()
+    else:
+        partners.update(referral=running)
+
+
 def referral_decline(*, actor: Actor, referral: Referral, reason: str = "") -> Referral:
     user = _staff(actor)
     with transaction.atomic():
-        locked = _pending_for(user, referral)
+        locked = _pending_for(user, referral, accepting=False)
         locked.status = Referral.Status.DECLINED
         locked.responded_by, locked.responded_at = user, timezone.now()
         locked.decline_reason = reason.strip()
@@ -668,9 +701,12 @@ def referral_revoke(
     user = _staff(actor)
     with transaction.atomic():
         locked = Referral.objects.select_for_update().select_related("case").get(pk=referral.pk)
-        sender = locked.from_agency_id == user.agency_id and policy.allows(
-            user, Action.REFERRAL_SEND
-        )
+        # The sender, or the agency leading the case now (after a transfer it keeps the
+        # person's consent, so a withdrawal made there must end the earlier referral too).
+        sender = user.agency_id in (
+            locked.from_agency_id,
+            locked.case.lead_agency_id,
+        ) and policy.allows(user, Action.REFERRAL_SEND)
         receiver = locked.to_agency_id == user.agency_id and policy.allows(
             user, Action.REFERRAL_RESPOND
         )
@@ -685,7 +721,7 @@ def referral_revoke(
         locked.revoke_reason, locked.revoked_for_person = reason.strip(), for_person
         locked._history_user = user  # type: ignore[attr-defined]
         locked.save()
-        CaseMember.objects.filter(referral=locked).delete()
+        _partners_refresh(locked.case, locked.to_agency_id)
         _audit(
             actor,
             "revoke",
@@ -724,12 +760,18 @@ def followup_update(
 ) -> FollowUp:
     if "status" in changes:
         changes["status"] = _code("followup_status", changes["status"], "status")
-        if changes["status"] == FollowUp.Status.DONE and not changes.get("done_on"):
-            changes["done_on"] = followup.done_on or selectors.today()
     if "outcome" in changes:
-        changes["outcome"] = (changes["outcome"] or "").strip() or None
+        changes["outcome"] = _text(changes["outcome"])
+
+    def check(locked: FollowUp) -> None:
+        status = changes.get("status", locked.status)
+        if status == FollowUp.Status.DONE and not changes.get("done_on"):
+            changes["done_on"] = locked.done_on or selectors.today()
+        elif status == FollowUp.Status.SCHEDULED and "done_on" not in changes:
+            changes["done_on"] = None
+
     return _versioned_update(
-        actor, followup, expected_version, FOLLOWUP_FIELDS, changes, "followup"
+        actor, followup, expected_version, FOLLOWUP_FIELDS, changes, "followup", check
     )
 
 
@@ -752,8 +794,7 @@ def notes_export_consent_set(*, actor: Actor, case: Case, given_on: date | None)
     """Record (or, with None, withdraw) the person's consent that notes may be exported."""
     with transaction.atomic():
         locked = _writable(actor, case)
-        locked.notes_export_consent_on = given_on
-        locked.version += 1
+        locked.notes_export_consent_on = given_on  # not a field of the edit form: no new version
         locked._history_user = _user(actor)  # type: ignore[attr-defined]
         locked.save()
         _audit(actor, "consent" if given_on else "withdraw_consent", locked, "case_notes_export")
