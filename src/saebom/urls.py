@@ -8,6 +8,7 @@ from saebom.stats import views as stats_views
 urlpatterns = [
     path("", include("saebom.web.urls")),
     path("arrivals/", include("saebom.registry.urls")),
+    path("cases/", include("saebom.support.urls")),
     path("stats/", include("saebom.stats.urls")),
     path("public/stats", stats_views.public_statistics, name="public_statistics"),
     path("accounts/", include("allauth.urls")),

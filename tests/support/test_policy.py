@@ -97,7 +97,14 @@ def test_analysts_and_auditors_see_no_case_even_of_their_own_agency(
 @pytest.mark.parametrize("role", [Role.RESEARCHER, Role.STATISTICIAN])
 def test_analysts_get_aggregates_only(make_staff: Callable[..., User], role: Role) -> None:
     report = outcomes.outcome_indicators(make_staff(role), year=2023)
-    assert set(vars(report)) == {"year", "respondents", "indicators", "k", "national_status"}
+    assert set(vars(report)) == {
+        "year",
+        "respondents",
+        "indicators",
+        "k",
+        "national_status",
+        "synthetic",
+    }
 
 
 def test_auditor_gets_not_even_aggregates(make_staff: Callable[..., User]) -> None:

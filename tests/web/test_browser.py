@@ -98,11 +98,12 @@ def test_password_and_totp_code_reach_the_dashboard(
     language = page.locator("html").get_attribute("lang") or "ko"
     with translation.override(language):
         heading, role_label = translation.gettext("Dashboard"), str(Role(user.role).label)
+        agency_name = user.agency.name  # in the page's language, whatever this thread's is
     expect(page.locator("main h1")).to_be_visible()
     expect(page.locator("main h1")).to_have_text(heading)
     expect(page.locator("main p.lead")).to_be_visible()
     expect(page.locator("main p.lead")).to_contain_text(role_label)
-    expect(page.locator("main p.lead")).to_contain_text(user.agency.name)
+    expect(page.locator("main p.lead")).to_contain_text(agency_name)
     assert AuditEvent.objects.filter(action="login", actor_id=user.pk).exists()
 
     screenshot = tmp_path / "dashboard.png"

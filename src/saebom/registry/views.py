@@ -21,6 +21,7 @@ from saebom.registry.forms import ArrivalFilterForm, ArrivalForm, ImportForm
 from saebom.registry.importing import RowError, errors_csv, import_job_start
 from saebom.registry.interchange import format_row
 from saebom.registry.models import Arrival, ImportJob, Person
+from saebom.support import selectors as support_selectors
 from saebom.web.requests import actor, is_htmx
 
 PAGE_SIZE = 50
@@ -118,10 +119,11 @@ def arrival_detail(request: HttpRequest, arrival_id: int) -> HttpResponse:
         (_("Record status"), arrival.get_status_display()),
     ]
     history = arrival.history.select_related("history_user").order_by("-history_date")[:20]
+    case = support_selectors.case_of_person(actor(request), arrival.person_id)
     return render(
         request,
         "registry/arrival_detail.html",
-        {"arrival": arrival, "fields": fields, "history": history},
+        {"arrival": arrival, "fields": fields, "history": history, "case": case},
     )
 
 

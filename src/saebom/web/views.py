@@ -17,6 +17,7 @@ from saebom.core import selectors as core_selectors
 from saebom.core.audit import audit_head, audit_verify
 from saebom.core.exceptions import SaebomError
 from saebom.core.policy import Action, Role
+from saebom.support import selectors as support_selectors
 from saebom.web.forms import ApiTokenForm, AuditFilterForm, UserCreateForm
 from saebom.web.requests import actor, is_htmx
 
@@ -41,6 +42,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if policy.allows(user, Action.AUDIT_VIEW):
         context["recent_events"] = core_selectors.audit_events_visible_to(user)[:5]
         context["audit_head"] = audit_head()
+    if policy.allows(user, Action.CASELOAD_VIEW):
+        mine = user if user.role == Role.CASEWORKER else None
+        context["caseload"] = support_selectors.caseload_summary(
+            support_selectors.caseload(user, member=mine)
+        )
     if policy.allows(user, Action.USER_VIEW):
         context["user_count"] = (
             account_selectors.users_visible_to(user).filter(is_active=True).count()
