@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from django.core.serializers.json import DjangoJSONEncoder
 from django.test import Client
 from django.utils import timezone
 
@@ -17,7 +18,8 @@ from saebom.core import vocab
 from saebom.core.models import AuditEvent
 from saebom.core.policy import Role
 from saebom.registry.models import Person
-from saebom.support import services
+from saebom.support import exporting, selectors, services
+from saebom.support.exporting import case_document
 from saebom.support.models import Assessment, Case, Referral, Service
 from saebom.support.selectors import SECTIONS
 from tests.factories import AgencyFactory, ArrivalFactory
@@ -382,8 +384,7 @@ def test_lead_member_sees_every_section_decrypted(
     assert body["protection"] == {"start": "2024-01-15", "end": "2029-01-15", "extensions": []}
     assert [n["text"] for n in body["notes"]] == [CASE_NOTE]
     assert body["household"][0]["name"] == "림철"
-    health = next(s for s in body["needs"][0]["scores"] if s["domain"] == "health")
-    assert health == {"domain": "health", "severity": 3, "note": NOTE}
+    assert body["needs"][0]["needs"]["health"] == {"severity": 3, "note": NOTE}
     assert body["services"][0]["note"] == SERVICE_NOTE
     assert body["referrals"] == [] and body["can_update"] is True
     event = AuditEvent.objects.filter(action="view", object_id=open_case.public_id).get()
@@ -402,6 +403,85 @@ def test_same_agency_non_member_sees_all_but_notes(
     assert {"profile", "needs", "services", "household", "referrals"} <= set(body)
     event = AuditEvent.objects.filter(action="view", object_id=open_case.public_id).get()
     assert "notes" not in event.changed_fields
+
+
+def test_case_detail_serves_the_case_document(
+    client: Client, open_case: Case, caseworker: User
+) -> None:
+    """Every section of the case is the export's reading of it, field for field (a field the
+    response schema does not document would be missing here)."""
+    services.milestone_record(
+        actor=caseworker, case=open_case, kind="hanawon_entry", reached_on=date(2023, 10, 2)
+    )
+    services.protection_extend(
+        actor=caseworker,
+        case=open_case,
+        decided_on=date(2028, 12, 1),
+        new_end=date(2030, 1, 15),
+        reason="치료 중",
+    )
+    services.officer_set(actor=caseworker, case=open_case, kind="personal", name="박 경위")
+    services.goal_add(actor=caseworker, case=open_case, domain="health", description="정기 검진")
+    services.payment_record(
+        actor=caseworker,
+        case=open_case,
+        kind="settlement_basic",
+        amount_krw=2_000_000,
+        paid_on=date(2024, 2, 1),
+    )
+    services.followup_schedule(
+        actor=caseworker,
+        case=open_case,
+        due_on=date(2024, 3, 1),
+        channel="phone",
+        assigned_to=caseworker,
+    )
+    services.outcome_record(
+        actor=caseworker, case=open_case, year=2024, economic_activity="unemployed"
+    )
+    body = call(client, caseworker, "GET", f"/cases/{open_case.public_id}").json()
+    document = case_document(selectors.case_access(caseworker, open_case.public_id))
+    assert all(document[section] for section in SECTIONS)  # something in every section
+    for section in SECTIONS:
+        assert body[section] == json.loads(json.dumps(document[section], cls=DjangoJSONEncoder))
+    assert body["profile"]["members"] == [{"user": "alice", "role": "lead"}]
+    assert body["benefits"]["payments"][0]["amount_krw"] == 2_000_000
+    assert body["followups"][0]["assigned_to"] == "alice"
+    assert set(body["notes"][0]) == {"id", "author", "created_at", "text"}
+
+
+def test_hidden_sections_are_never_read(
+    client: Client,
+    open_case: Case,
+    caseworker: User,
+    outsider: User,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    referral = services.referral_send(
+        actor=caseworker,
+        case=open_case,
+        to_agency=outsider.agency,
+        sections=["profile", "needs"],
+        purpose="employment support",
+        consent_given_on=today(),
+        valid_until=today() + timedelta(days=10),
+    )
+    services.referral_accept(actor=outsider, referral=referral)
+    read: list[str] = []
+    for section, reader in list(exporting.SECTION_READERS.items()):
+
+        def reading(case: Case, section: str = section, reader: Any = reader) -> Any:
+            read.append(section)
+            return reader(case)
+
+        monkeypatch.setitem(exporting.SECTION_READERS, section, reading)
+    path = f"/cases/{open_case.public_id}"
+    body = call(client, outsider, "GET", path).json()
+    assert read == ["profile", "needs"] and body["sections"] == read
+    read.clear()
+    assert call(client, outsider, "GET", f"{path}/assessments").status_code == 200
+    assert call(client, outsider, "GET", f"{path}/services").status_code == 404
+    assert read == ["needs"]
 
 
 # --- update a case --------------------------------------------------------------------------
@@ -498,11 +578,10 @@ def test_record_and_list_assessments(
         {"assessed_on": "2024-04-01", "needs": needs_body(housing=(2, "곰팡이"))},
     )
     assert created.status_code == 201
-    housing = next(s for s in created.json()["scores"] if s["domain"] == "housing")
-    assert housing == {"domain": "housing", "severity": 2, "note": "곰팡이"}
+    assert created.json()["needs"]["housing"] == {"severity": 2, "note": "곰팡이"}
     listed = call(client, user, "GET", path).json()
     assert [a["assessed_on"] for a in listed] == ["2024-02-01", "2024-04-01"]
-    assert len(listed[1]["scores"]) == len(vocab.codes("need_domain"))
+    assert list(listed[1]["needs"]) == vocab.codes("need_domain")  # every domain, in order
     assert Case.objects.get(pk=open_case.pk).latest_assessment_id == listed[1]["id"]
     assert AuditEvent.objects.filter(action="view", changed_fields=["needs"]).exists()
 
@@ -825,13 +904,51 @@ def test_transfer_makes_the_receiving_agency_the_lead(
         caseworker,
         "POST",
         f"/cases/{open_case.public_id}/referrals",
-        referral_body(kind="transfer"),
+        referral_body(kind="transfer", sections=list(SECTIONS)),  # a transfer hands over all
     ).json()
     call(client, outsider, "POST", f"/referrals/{referral['id']}/accept")
     body = call(client, outsider, "GET", f"/cases/{open_case.public_id}").json()
     assert body["lead_agency"] == "beta" and body["can_update"] is True
     assert body["profile"]["status"] == "transferred"
     assert call(client, caseworker, "GET", f"/cases/{open_case.public_id}").status_code == 404
+
+
+def test_incoming_referrals_show_the_purpose_only_while_they_run(
+    client: Client, open_case: Case, caseworker: User, outsider: User
+) -> None:
+    sent = [
+        call(
+            client,
+            caseworker,
+            "POST",
+            f"/cases/{open_case.public_id}/referrals",
+            referral_body(purpose=f"purpose {n}"),
+        ).json()["id"]
+        for n in range(5)
+    ]
+    pending, running, expired, declined, revoked = sent
+    for pk in (running, expired, revoked):
+        assert call(client, outsider, "POST", f"/referrals/{pk}/accept").status_code == 200
+    Referral.objects.filter(pk=expired).update(valid_until=today() - timedelta(days=1))
+    call(client, outsider, "POST", f"/referrals/{declined}/decline", {"reason": "full"})
+    call(client, caseworker, "POST", f"/referrals/{revoked}/revoke", {"reason": "x"})
+
+    listed = {r["id"]: r for r in call(client, outsider, "GET", "/referrals").json()}
+    shown = {pk: (r["status"], r["state"], r["purpose"]) for pk, r in listed.items()}
+    assert shown == {
+        pending: ("pending", "pending", "purpose 0"),
+        running: ("accepted", "accepted", "purpose 1"),
+        expired: ("accepted", "expired", None),
+        declined: ("declined", "declined", None),
+        revoked: ("revoked", "revoked", None),
+    }
+    assert "purpose 2" not in call(client, outsider, "GET", "/referrals").content.decode()
+    # The lead agency keeps the purpose it recorded on its own case.
+    lead = call(client, caseworker, "GET", f"/cases/{open_case.public_id}").json()
+    assert {r["id"]: (r["state"], r["purpose"]) for r in lead["referrals"]}[expired] == (
+        "expired",
+        "purpose 2",
+    )
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, timedelta
 
 import pytest
+from django.utils import translation
 
 from saebom.accounts.models import Agency, User
 from saebom.core.policy import Role
@@ -79,7 +80,7 @@ def refer(caseworker: User, other_agency: Agency) -> Callable[..., Referral]:
         *,
         actor: User | None = None,
         to: Agency | None = None,
-        sections: Sequence[str] = ("profile", "needs"),
+        sections: Sequence[str] | None = None,
         kind: str = Referral.Kind.REFERRAL,
         valid_until: date | None = None,
     ) -> Referral:
@@ -88,7 +89,9 @@ def refer(caseworker: User, other_agency: Agency) -> Callable[..., Referral]:
             actor=actor or caseworker,
             case=case,
             to_agency=to or other_agency,
-            sections=sections,
+            # a transfer hands over the whole case, so its consent covers every section
+            sections=sections
+            or (selectors.SECTIONS if kind == Referral.Kind.TRANSFER else ("profile", "needs")),
             purpose="housing support near the new job",
             consent_given_on=day,
             valid_until=valid_until or day + timedelta(days=180),
@@ -96,3 +99,10 @@ def refer(caseworker: User, other_agency: Agency) -> Callable[..., Referral]:
         )
 
     return send
+
+
+@pytest.fixture(autouse=True)
+def english_messages() -> Iterator[None]:
+    """Service messages are checked in English (the Korean catalogue has its own test)."""
+    with translation.override("en"):
+        yield

@@ -60,7 +60,8 @@ def test_stale_case_save_is_refused_and_nothing_is_lost(
     assert error.current == 2 and error.status == 409
     message = str(error)
     assert "your version 1, now 2" in message and "Nothing of yours was saved" in message
-    assert "household_size: '1' → '3'" in message and "status: 'open' → 'active'" in message
+    # coded values by their labels
+    assert "household_size: '1' → '3'" in message and "status: 'Open' → 'Active'" in message
     case = Case.objects.get(pk=open_case.pk)
     assert (case.status, case.household_size, case.closed_on, case.version) == (
         "active",
@@ -98,9 +99,7 @@ def test_extension_meanwhile_makes_an_edit_stale(caseworker: User, open_case: Ca
         reason="threats",
     )
     with pytest.raises(StaleVersion) as stale:
-        services.case_update(
-            actor=caseworker, case=open_case, expected_version=1, protection_end=date(2029, 6, 1)
-        )
+        services.case_update(actor=caseworker, case=open_case, expected_version=1, household_size=2)
     assert changed(stale.value) == {"protection_end": (date(2029, 1, 15), date(2030, 1, 15))}
     assert Case.objects.get(pk=open_case.pk).protection_end == date(2030, 1, 15)
 
@@ -166,8 +165,8 @@ def _hold_the_lock_until_the_other_waits(
     (where the other is parked inside sqlite3's busy handler, out of sight) for a moment."""
     real = services.check_version
 
-    def lingering(locked: Any, expected: int, fields: Any) -> None:
-        real(locked, expected, fields)  # the loser raises here, having waited for the winner
+    def lingering(locked: Any, expected: int, fields: Any, vocabularies: Any = None) -> None:
+        real(locked, expected, fields, vocabularies)  # the loser raises here, after the winner
         if connection.vendor != "postgresql":
             time.sleep(0.3)
             overlapped.set()

@@ -197,14 +197,14 @@ def test_declined_referral_opens_nothing(partner: User, open_case: Case, refer: 
     assert referral.status == Referral.Status.DECLINED
     assert referral.decline_reason == "no capacity" and referral.responded_by == partner
     assert_hidden(partner, open_case)
-    with pytest.raises(Conflict, match="already declined"):
+    with pytest.raises(Conflict, match="already Declined"):
         services.referral_accept(actor=partner, referral=referral)
 
 
 def test_accepting_twice_is_a_conflict(partner: User, open_case: Case, refer: Refer) -> None:
     referral = refer(open_case)
     services.referral_accept(actor=partner, referral=referral)
-    with pytest.raises(Conflict, match="already accepted"):
+    with pytest.raises(Conflict, match="already Accepted"):
         services.referral_accept(actor=partner, referral=referral)
     with pytest.raises(Conflict):
         services.referral_decline(actor=partner, referral=referral)
@@ -311,7 +311,7 @@ def test_revocation_by_the_sender_ends_access_at_once(
     assert not CaseMember.objects.filter(case=open_case, user=partner).exists()
     event = AuditEvent.objects.get(action="revoke")
     assert event.detail == {"referral": referral.pk, "for_person": for_person}
-    with pytest.raises(Conflict, match="already revoked"):
+    with pytest.raises(Conflict, match="already Revoked"):
         services.referral_revoke(actor=caseworker, referral=referral)
     with pytest.raises(Conflict):
         services.referral_accept(actor=partner, referral=referral)
@@ -472,7 +472,7 @@ def test_one_lead_per_case(caseworker: User, colleague: User, open_case: Case) -
 def test_transfer_moves_the_lead_agency(
     caseworker: User, partner: User, open_case: Case, refer: Refer
 ) -> None:
-    transfer = refer(open_case, kind="transfer", sections=["profile"])
+    transfer = refer(open_case, kind="transfer")
     assert_hidden(partner, open_case)  # not before it is accepted
     services.referral_accept(actor=partner, referral=transfer)
     case = Case.objects.get(pk=open_case.pk)
@@ -549,19 +549,25 @@ def test_every_referral_step_is_audited_and_the_chain_verifies(
     assert [(e.action, e.actor_name, e.agency_code) for e in events] == [
         ("create", "alice", "alpha"),
         ("refer", "alice", "alpha"),
-        ("decline", "bob", "beta"),
+        ("decline", "bob", "alpha"),  # events about a case go to its lead agency's log
         ("refer", "alice", "alpha"),
-        ("accept", "bob", "beta"),
-        ("view", "bob", "beta"),
+        ("accept", "bob", "alpha"),
+        ("view", "bob", "alpha"),
         ("revoke", "alice", "alpha"),
     ]
     assert all(e.object_id == open_case.public_id for e in events)
     refer_event = events[3]
     assert refer_event.changed_fields == ["needs", "profile"]
     assert refer_event.detail["to"] == "beta" and refer_event.detail["referral"] == accepted.pk
-    assert events[4].detail == {"referral": accepted.pk, "kind": "referral", "from": "alpha"}
+    assert events[4].detail == {
+        "referral": accepted.pk,
+        "kind": "referral",
+        "from": "alpha",
+        "actor_agency": "beta",  # read in alpha's log: who outside it touched the case
+    }
     assert events[5].changed_fields == ["needs", "profile"] and events[5].detail == {
-        "referred": True
+        "referred": True,
+        "actor_agency": "beta",
     }
     result = audit_verify()
     assert result.ok and result.checked == AuditEvent.objects.count()
@@ -583,3 +589,48 @@ def test_other_agencys_person_is_invisible_to_selector(
     beta_case = services.case_open(actor=partner, person=beta_person)
     assert list(cases_visible_to(partner)) == [beta_case]
     assert open_case not in cases_visible_to(partner)
+
+
+# --- found in review -------------------------------------------------------------------------
+
+
+def test_handing_the_lead_on_leaves_no_door_open(
+    caseworker: User, partner: User, open_case: Case, refer: Refer
+) -> None:
+    """A → B → A: B's accepted transfer is history, not a referral into A's case."""
+    services.referral_accept(actor=partner, referral=refer(open_case, kind="transfer"))
+    back = refer(open_case, actor=partner, to=caseworker.agency, kind="transfer")
+    services.referral_accept(actor=caseworker, referral=back)
+    assert Case.objects.get(pk=open_case.pk).lead_agency_id == caseworker.agency_id
+    assert_hidden(partner, open_case)
+
+
+def test_a_transfer_needs_consent_to_hand_over_everything(open_case: Case, refer: Refer) -> None:
+    with pytest.raises(SaebomError) as error:
+        refer(open_case, kind="transfer", sections=["profile"])
+    assert error.value.field == "sections"
+    assert not Referral.objects.exists()
+
+
+def test_only_the_consent_holder_records_a_withdrawal(
+    partner: User, open_case: Case, refer: Refer
+) -> None:
+    referral = refer(open_case)
+    services.referral_accept(actor=partner, referral=referral)
+    with pytest.raises(PermissionDenied):
+        services.referral_revoke(actor=partner, referral=referral, for_person=True)
+    assert Referral.objects.get(pk=referral.pk).status == Referral.Status.ACCEPTED
+    services.referral_revoke(actor=partner, referral=referral)  # giving it up is theirs
+    assert not Referral.objects.get(pk=referral.pk).revoked_for_person
+
+
+def test_an_expired_partner_is_no_longer_listed(
+    monkeypatch: pytest.MonkeyPatch, partner: User, open_case: Case, refer: Refer
+) -> None:
+    referral = refer(open_case, valid_until=selectors.today() + timedelta(days=3))
+    services.referral_accept(actor=partner, referral=referral)
+    assert partner in [m.user for m in selectors.members_of([open_case])[open_case.pk]]
+    move_to(monkeypatch, selectors.today() + timedelta(days=4))
+    assert partner not in [m.user for m in selectors.members_of([open_case])[open_case.pk]]
+    assert referral.state_on(selectors.today()) == "expired"
+    assert not referral.purpose_shown_on(selectors.today())

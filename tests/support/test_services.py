@@ -14,7 +14,7 @@ from saebom.core import vocab
 from saebom.core.audit import audit_verify
 from saebom.core.exceptions import Conflict, NotFound, PermissionDenied, SaebomError
 from saebom.core.models import AuditEvent
-from saebom.core.policy import Role
+from saebom.core.policy import OPERATOR_AGENCY_CODE, Role
 from saebom.registry.models import Person
 from saebom.support import benefits, selectors, services
 from saebom.support.models import (
@@ -29,7 +29,7 @@ from saebom.support.models import (
     Service,
 )
 from saebom.support.services import Need
-from tests.factories import ArrivalFactory
+from tests.factories import AgencyFactory, ArrivalFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -117,9 +117,10 @@ def test_case_update_changes_bumps_and_audits(caseworker: User, open_case: Case)
     assert (case.status, case.household_size, case.version) == ("active", 3, 2)
     event = AuditEvent.objects.filter(action="update", object_type="case").get()
     assert event.changed_fields == ["household_size", "status"]
-    # Saving a value equal to the current one changes (and audits) nothing but the version.
+    # Saving a value equal to the current one changes nothing: no new version, no event.
     case = services.case_update(actor=caseworker, case=case, expected_version=2, household_size=3)
-    assert AuditEvent.objects.filter(action="update").latest("seq").changed_fields == []
+    assert case.version == 2
+    assert AuditEvent.objects.filter(action="update", object_type="case").count() == 1
 
 
 def test_closing_a_case_dates_it(
@@ -137,8 +138,11 @@ def test_closing_a_case_dates_it(
     [
         ({"status": "archived"}, "status"),
         ({"household_size": 0}, "household_size"),
-        ({"protection_end": date(2023, 1, 1)}, "protection_end"),
-        ({"protection_start": date(2030, 1, 1)}, "protection_end"),
+        ({"household_size": None}, "household_size"),
+        ({"status": None}, "status"),
+        ({"status": "transferred"}, "status"),  # only an accepted transfer does that
+        ({"closed_on": date(2024, 5, 1)}, "closed_on"),  # the case is open
+        ({"protection_end": date(2031, 1, 1)}, "protection_end"),  # an extension, with reason
     ],
 )
 def test_case_update_refuses_bad_values_and_writes_nothing(
@@ -152,6 +156,50 @@ def test_case_update_refuses_bad_values_and_writes_nothing(
     assert (case.version, case.status, case.household_size) == (1, "open", 1)
     assert case.protection_end == date(2029, 1, 15)
     assert AuditEvent.objects.count() == before
+
+
+def test_moving_the_start_moves_the_end_until_protection_was_extended(
+    caseworker: User, open_case: Case
+) -> None:
+    case = services.case_update(
+        actor=caseworker, case=open_case, expected_version=1, protection_start=date(2024, 3, 1)
+    )
+    assert case.protection_end == date(2029, 3, 1)
+    services.protection_extend(
+        actor=caseworker,
+        case=case,
+        decided_on=date(2028, 1, 5),
+        new_end=date(2030, 3, 1),
+        reason="threats",
+    )
+    with pytest.raises(SaebomError) as error:
+        services.case_update(
+            actor=caseworker, case=case, expected_version=3, protection_start=date(2024, 6, 1)
+        )
+    assert field_of(error) == "protection_start"
+    assert Case.objects.get(pk=case.pk).protection_end == date(2030, 3, 1)
+
+
+def test_reopening_clears_the_closing_date_and_a_resave_changes_nothing(
+    caseworker: User, open_case: Case
+) -> None:
+    closed = services.case_update(
+        actor=caseworker,
+        case=open_case,
+        expected_version=1,
+        status="closed",
+        closed_on=date(2026, 1, 2),
+    )
+    assert (closed.closed_on, closed.version) == (date(2026, 1, 2), 2)
+    reopened = services.case_update(
+        actor=caseworker, case=closed, expected_version=2, status="active"
+    )
+    assert (reopened.closed_on, reopened.version) == (None, 3)
+    events = AuditEvent.objects.count()
+    same = services.case_update(
+        actor=caseworker, case=reopened, expected_version=3, status="active", household_size=1
+    )
+    assert same.version == 3 and AuditEvent.objects.count() == events
 
 
 def test_case_update_refuses_fields_it_does_not_own(caseworker: User, open_case: Case) -> None:
@@ -362,7 +410,8 @@ def test_latest_assessment_is_the_latest_by_date_not_by_entry(
     _, changes = selectors.needs_changes(case)
     housing = next(c for c in changes if c.domain == "housing")
     assert housing.severities == [1, 3] and housing.change == 2
-    assert AuditEvent.objects.filter(object_type="assessment").latest("seq").detail == {"high": []}
+    event = AuditEvent.objects.filter(object_type="assessment").latest("seq")
+    assert not event.detail  # no severities in the log: auditors see no case content
 
 
 def test_need_notes_are_encrypted(caseworker: User, open_case: Case) -> None:
@@ -692,8 +741,13 @@ def test_payment_of_nothing_is_refused(caseworker: User, open_case: Case) -> Non
     assert field_of(error) == "amount_krw"
 
 
+def operator_admin(make_staff: Callable[..., User]) -> User:
+    """An administrator of the agency that runs the installation (it keeps the rates)."""
+    return make_staff(Role.ADMIN, agency=AgencyFactory(code=OPERATOR_AGENCY_CODE))
+
+
 def test_admin_keeps_the_rates_table(make_staff: Callable[..., User], caseworker: User) -> None:
-    admin = make_staff(Role.ADMIN)
+    admin = operator_admin(make_staff)
     rate = benefits.rate_for("housing_subsidy", 2025, 1)
     assert rate is not None and rate.amount_krw == 16 * M
     services.benefit_rate_set(
@@ -730,6 +784,10 @@ def test_admin_keeps_the_rates_table(make_staff: Callable[..., User], caseworker
     assert benefits.rate_for("housing_subsidy", 2024, 1).amount_krw == 1  # type: ignore[union-attr]
     with pytest.raises(PermissionDenied):
         services.benefit_rate_set(actor=caseworker, year=2025, kind="incentives", amount_krw=1)
+    with pytest.raises(PermissionDenied):  # an admin of another agency: national figures
+        services.benefit_rate_set(
+            actor=make_staff(Role.ADMIN), year=2025, kind="incentives", amount_krw=1
+        )
 
 
 @pytest.mark.parametrize(
@@ -747,7 +805,7 @@ def test_benefit_rate_validation(
 ) -> None:
     arguments: dict[str, object] = {"year": 2025, "kind": "incentives", "amount_krw": 1} | values
     with pytest.raises(SaebomError) as error:
-        services.benefit_rate_set(actor=make_staff(Role.ADMIN), **arguments)  # type: ignore[arg-type]
+        services.benefit_rate_set(actor=operator_admin(make_staff), **arguments)  # type: ignore[arg-type]
     assert field_of(error) == field
     assert not BenefitRate.objects.filter(year=2025).exists()
 
@@ -1035,3 +1093,18 @@ def test_history_tables_keep_the_ciphertext_too(caseworker: User, open_case: Cas
             cursor.execute(f"SELECT {column} FROM {table} WHERE id = %s", [pk])
             rows = [str(row[0]) for row in cursor.fetchall()]
         assert rows and all(r.startswith("v1:") and secret not in r for r in rows), table
+
+
+def test_audit_events_name_fields_never_values(caseworker: User, open_case: Case) -> None:
+    """Auditors read the log but see no case: a relative in the North must not show in it."""
+    services.household_add(
+        actor=caseworker, case=open_case, name="김영희", relation="spouse", location="north"
+    )
+    services.service_add(actor=caseworker, case=open_case, kind="counselling")
+    services.milestone_record(
+        actor=caseworker, case=open_case, kind="first_job", reached_on=date(2024, 5, 1)
+    )
+    for event in AuditEvent.objects.filter(object_id=open_case.public_id):
+        shown = " ".join([*event.changed_fields, str(event.detail)])
+        for value in ("north", "spouse", "counselling", "first_job", "김영희"):
+            assert value not in shown, (event.object_type, shown)

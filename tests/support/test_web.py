@@ -18,7 +18,7 @@ from django.utils import translation
 
 from saebom.accounts.models import Agency, User
 from saebom.core.models import AuditEvent
-from saebom.core.policy import Role
+from saebom.core.policy import OPERATOR_AGENCY_CODE, Role
 from saebom.support import selectors, services
 from saebom.support.models import (
     Assessment,
@@ -37,7 +37,7 @@ from saebom.support.models import (
     Referral,
     Service,
 )
-from tests.factories import ArrivalFactory
+from tests.factories import AgencyFactory, ArrivalFactory
 
 DOMAINS = (
     "housing",
@@ -214,9 +214,7 @@ def test_caseload_refuses_roles_without_it(researcher: User) -> None:
 def test_caseload_attention_filter_and_summary(alice: User, case: Case, agency: Agency) -> None:
     quiet = services.case_open(actor=alice, person=ArrivalFactory(agency=agency).person)
     today = selectors.today()
-    services.case_update(
-        actor=alice, case=case, expected_version=case.version, protection_end=today + timedelta(30)
-    )
+    Case.objects.filter(pk=case.pk).update(protection_end=today + timedelta(30))
     client = english(alice)
     page = html(client.get(url("caseload")))
     assert quiet.public_id in page and case.public_id in page
@@ -415,7 +413,9 @@ def test_the_referred_agency_sees_only_the_consented_sections(
     assert "<form" not in page.split('id="main"')[1].split("</main>")[0]  # read only
     assert "Your agency sees this case through a referral" in page
     event = AuditEvent.objects.filter(action="view", actor_id=carol.pk).get()
-    assert event.changed_fields == ["needs", "services"] and event.detail == {"referred": True}
+    assert event.changed_fields == ["needs", "services"]
+    assert event.detail == {"referred": True, "actor_agency": "beta"}
+    assert event.agency_code == "alpha"  # in the log of the agency that leads the case
 
 
 def test_the_referred_agency_may_not_write(alice: User, carol: User, case: Case) -> None:
@@ -482,14 +482,13 @@ def test_a_stale_case_edit_shows_the_conflict_and_keeps_the_input(
             "case-status": "on_hold",
             "case-household_size": "4",
             "case-protection_start": "2024-01-15",
-            "case-protection_end": "2029-01-15",
             "case-closed_on": "",
         },
     )
     page = html(response)
     assert response.status_code == 200
     assert "Someone else saved this record since you opened it" in page
-    assert "status: &#x27;open&#x27; → &#x27;active&#x27;" in page
+    assert "status: &#x27;Open&#x27; → &#x27;Active&#x27;" in page
     form = re.search(r'<form[^>]*id="case-form".*?</form>', page, re.S)
     assert form and 'value="4"' in form.group(0)  # the user's input is kept
     assert f'name="case-version" value="{version.group(1)}"' in form.group(0)
@@ -506,7 +505,6 @@ def test_a_case_edit_saves_only_what_changed(alice: User, case: Case) -> None:
             "case-status": "active",
             "case-household_size": "3",
             "case-protection_start": "2024-01-15",
-            "case-protection_end": "2029-01-15",
         },
     )
     assert response.status_code == 302
@@ -525,16 +523,19 @@ def test_service_errors_show_next_to_their_field(alice: User, case: Case) -> Non
             "case-status": "open",
             "case-household_size": "1",
             "case-protection_start": "2024-01-15",
-            "case-protection_end": "2023-01-01",
+            "case-closed_on": "2024-05-01",  # but the case stays open
         },
     )
     page = html(response)
     assert response.status_code == 200
-    block = field_block(page, "id_case-protection_end")
-    assert '<span class="field-error" role="alert">before the start of protection</span>' in block
+    block = field_block(page, "id_case-closed_on")
+    assert (
+        '<span class="field-error" role="alert">only a closed case has a closing date</span>'
+        in block
+    )
     assert '<details id="edit-case" open>' in page
     case.refresh_from_db()
-    assert case.protection_end == date(2029, 1, 15) and case.version == 1
+    assert case.closed_on is None and case.version == 1
 
 
 def test_an_htmx_post_swaps_the_case_body(alice: User, case: Case) -> None:
@@ -932,7 +933,7 @@ def test_the_inbox_accepts_a_referral_and_links_to_the_case(
     response = client.post(url("referral_accept", referral_id=referral.pk))
     assert response.status_code == 200
     row = re.search(rf'<tr id="referral-{referral.pk}">.*?</tr>', html(response), re.S)
-    assert row and "this referral is already accepted" in row.group(0)
+    assert row and "this referral is already Accepted" in row.group(0)
 
 
 def test_the_inbox_declines_with_a_reason(alice: User, carol: User, case: Case) -> None:
@@ -998,7 +999,7 @@ def test_a_transfer_makes_the_other_agency_lead(alice: User, carol: User, case: 
         actor=alice,
         case=case,
         to_agency=carol.agency,
-        sections=["profile"],
+        sections=list(selectors.SECTIONS),
         purpose="moving to Busan",
         consent_given_on=selectors.today(),
         valid_until=selectors.today() + timedelta(days=30),
@@ -1056,17 +1057,17 @@ def test_outcome_indicators_withhold_small_numbers(alice: User, agency: Agency) 
     assert "(&lt;5 people with an outcome record)" in page
 
 
-def test_statisticians_choose_an_agency_or_all(
+def test_statisticians_see_all_agencies_together(
     make_user: Callable[..., User], agency: Agency, other_agency: Agency
 ) -> None:
     _outcomes(agency, 6)
     _outcomes(other_agency, 8)
     client = english(make_user(Role.STATISTICIAN))
     page = html(client.get(url("outcomes"), {"year": "2024"}))
-    assert 'name="agency"' in page and "All agencies" in page
+    assert 'name="agency"' not in page and "All agencies" in page
     assert "(14 people with an outcome record)" in page
     page = html(client.get(url("outcomes"), {"year": "2024", "agency": "beta"}))
-    assert "(8 people with an outcome record)" in page
+    assert "(14 people with an outcome record)" in page  # one agency alone is not offered
 
 
 def test_outcome_indicators_refuse_roles_without_them(make_user: Callable[..., User]) -> None:
@@ -1096,7 +1097,7 @@ def test_caseworkers_read_the_rates_without_a_form(alice: User) -> None:
 
 
 def test_admins_set_a_rate(make_user: Callable[..., User]) -> None:
-    client = english(make_user(Role.ADMIN))
+    client = english(make_user(Role.ADMIN, agency=AgencyFactory(code=OPERATOR_AGENCY_CODE)))
     data = {
         "rate-year": "2030",
         "rate-kind": "settlement_basic",
@@ -1118,3 +1119,16 @@ def test_admins_set_a_rate(make_user: Callable[..., User]) -> None:
 
 def test_rates_refuse_roles_without_cases(researcher: User) -> None:
     assert english(researcher).get(url("rates")).status_code == 403
+
+
+def test_the_inbox_forgets_the_purpose_once_the_referral_ends(
+    alice: User, carol: User, case: Case
+) -> None:
+    referral = refer(case, alice, carol.agency, ["needs"], accept_as=carol)
+    client = english(carol)
+    assert "employment support" in html(client.get(url("referrals")))
+    services.referral_revoke(actor=alice, referral=referral, for_person=True)
+    page = html(client.get(url("referrals")))
+    row = re.search(rf'<tr id="referral-{referral.pk}">.*?</tr>', page, re.S)
+    assert row and "employment support" not in row.group(0) and "Revoked" in row.group(0)
+    assert url("case_detail", case) not in row.group(0)

@@ -3,7 +3,8 @@ update, needs assessments, services, and referrals with the person's consent.
 
 Cases are named by their public id (``C-XXXXXXXX``); their records by id, and always looked up
 inside a case the actor may see. Writes go through ``support.services`` (policy, audit event);
-reads through ``support.selectors``.
+reads through ``support.selectors``, and a case's sections are served as the readers of
+``support.exporting`` give them (the schemas below document them).
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Router, Schema, Status
 
 from saebom.accounts.models import Agency, User
-from saebom.core import policy, vocab
+from saebom.core import policy
 from saebom.core.exceptions import NotFound, SaebomError
 from saebom.core.policy import Action
 from saebom.core.versioning import StaleVersion
 from saebom.registry.selectors import persons_visible_to
 from saebom.support import selectors, services
-from saebom.support.models import Assessment, Case, Referral, Service
-from saebom.support.selectors import SECTIONS, CaseAccess
+from saebom.support.exporting import assessment_data, case_document, read_section, service_data
+from saebom.support.models import Case, Referral, Service
+from saebom.support.selectors import CaseAccess
 
 router = Router(tags=["cases"])
 
@@ -117,6 +119,11 @@ class CaseloadRowOut(Schema):
     lead_caseworker: str | None
 
 
+class CaseMemberOut(Schema):
+    user: str  # username
+    role: str  # lead, caseworker, supervisor or partner
+
+
 class ProfileOut(Schema):
     person_public_id: str
     status: str
@@ -125,6 +132,7 @@ class ProfileOut(Schema):
     household_size: int
     synthetic: bool
     version: int
+    members: list[CaseMemberOut]  # partners only while their referral runs
 
 
 class ExtensionOut(Schema):
@@ -161,16 +169,18 @@ class HouseholdMemberOut(Schema):
     birth_year: int | None
 
 
-class ScoreOut(Schema):
-    domain: str
-    severity: int
+class NeedOut(Schema):
+    severity: int  # 0 (none) to 3 (critical)
     note: str
 
 
 class AssessmentOut(Schema):
+    """A severity for every need domain, keyed by its code (vocabulary ``need_domain``), in
+    the vocabulary's order: the shape of ``AssessmentIn``."""
+
     id: int
     assessed_on: date
-    scores: list[ScoreOut]
+    needs: dict[str, NeedOut]
 
 
 class GoalOut(Schema):
@@ -196,16 +206,32 @@ class ServiceOut(Schema):
 
 class PaymentOut(Schema):
     id: int
-    kind: str
-    amount_krw: int
+    kind: str  # vocabulary "benefit"
+    amount_krw: int  # a correction is a negative line
     paid_on: date
     note: str
+
+
+class LedgerLineOut(Schema):
+    rate: str  # vocabulary "benefit_rate"
+    paid_krw: int
+    rate_krw: int | None  # the rate for the household's size (None: no rate known)
+    remaining_krw: int | None  # None for monthly rates and unknown ones
+
+
+class BenefitsOut(Schema):
+    """The payments, and per rate what was paid against the rates of ``rates_year``."""
+
+    payments: list[PaymentOut]
+    rates_year: int
+    ledger: list[LedgerLineOut]
 
 
 class FollowUpOut(Schema):
     id: int
     due_on: date
     channel: str
+    assigned_to: str | None  # username
     status: str
     done_on: date | None
     outcome: str
@@ -214,8 +240,8 @@ class FollowUpOut(Schema):
 
 class NoteOut(Schema):
     id: int
+    author: str | None  # username
     created_at: datetime
-    author: str | None
     text: str
 
 
@@ -235,10 +261,11 @@ class ReferralOut(Schema):
     from_agency: str
     to_agency: str
     sections: list[str]
-    purpose: str
+    purpose: str | None  # GET /referrals: null once the referral no longer runs
     consent_given_on: date
     valid_until: date
-    status: str
+    status: str  # as stored: pending, accepted, declined, revoked
+    state: str  # as people should read it: the status, or "expired" once consent ran out
     created_at: datetime
     responded_at: datetime | None
     decline_reason: str
@@ -249,7 +276,8 @@ class ReferralOut(Schema):
 
 class CaseOut(Schema):
     """A case as one reader may see it: a section the reader may not see is absent, not null.
-    ``referrals`` is shown to the lead agency only."""
+    The sections are those of the case export (``support/exporting.py``); ``referrals`` is
+    shown to the lead agency only."""
 
     public_id: str
     lead_agency: str
@@ -263,7 +291,7 @@ class CaseOut(Schema):
     needs: list[AssessmentOut] | None = None
     plan: list[GoalOut] | None = None
     services: list[ServiceOut] | None = None
-    benefits: list[PaymentOut] | None = None
+    benefits: BenefitsOut | None = None
     followups: list[FollowUpOut] | None = None
     notes: list[NoteOut] | None = None
     outcomes: list[OutcomeOut] | None = None
@@ -380,47 +408,11 @@ def _summary(case: Case) -> dict[str, Any]:
     }
 
 
-def _text(value: str | None) -> str:
-    return value or ""
-
-
-def _assessment_out(assessment: Assessment) -> dict[str, Any]:
-    order = {domain: n for n, domain in enumerate(vocab.codes("need_domain"))}
-    return {
-        "id": assessment.pk,
-        "assessed_on": assessment.assessed_on,
-        "scores": [
-            {"domain": s.domain, "severity": s.severity, "note": _text(s.note)}
-            for s in sorted(assessment.scores.all(), key=lambda s: order.get(s.domain, len(order)))
-        ],
-    }
-
-
-def _assessments(case: Case) -> list[dict[str, Any]]:
-    assessments = case.assessments.prefetch_related("scores").order_by("assessed_on", "pk")
-    return [_assessment_out(a) for a in assessments]
-
-
-def _service_out(service: Service) -> dict[str, Any]:
-    return {
-        "id": service.pk,
-        "kind": service.kind,
-        "domain": service.domain,
-        "provider": service.provider.code if service.provider else None,
-        "status": service.status,
-        "due_on": service.due_on,
-        "delivered_on": service.delivered_on,
-        "note": _text(service.note),
-        "version": service.version,
-    }
-
-
-def _services(case: Case) -> list[dict[str, Any]]:
-    services_ = case.services.select_related("provider").order_by("created_at", "pk")
-    return [_service_out(s) for s in services_]
-
-
-def _referral_out(referral: Referral) -> dict[str, Any]:
+def _referral_out(referral: Referral, *, purpose_while_running: bool = False) -> dict[str, Any]:
+    """A referral as the API shows it; ``purpose_while_running``: its purpose (it can name a
+    person's need) only while it runs, as the receiving agency's list shows it."""
+    day = selectors.today()
+    shown = not purpose_while_running or referral.purpose_shown_on(day)
     return {
         "id": referral.pk,
         "case": referral.case.public_id,
@@ -428,10 +420,11 @@ def _referral_out(referral: Referral) -> dict[str, Any]:
         "from_agency": referral.from_agency.code,
         "to_agency": referral.to_agency.code,
         "sections": referral.section_list,
-        "purpose": referral.purpose,
+        "purpose": referral.purpose if shown else None,
         "consent_given_on": referral.consent_given_on,
         "valid_until": referral.valid_until,
         "status": referral.status,
+        "state": referral.state_on(day),
         "created_at": referral.created_at,
         "responded_at": referral.responded_at,
         "decline_reason": referral.decline_reason,
@@ -447,131 +440,24 @@ def _referral(pk: int) -> dict[str, Any]:
 
 
 def _case_out(access: CaseAccess) -> dict[str, Any]:
-    """Only the sections in ``access``: the others are not read at all (nor decrypted)."""
-    case = access.case
+    """The case document of ``support.exporting`` (only the sections in ``access``: the others
+    are not read at all, nor decrypted) with what the API adds around it."""
+    document = case_document(access)
     out: dict[str, Any] = {
-        "public_id": case.public_id,
-        "lead_agency": case.lead_agency.code,
-        "sections": [s for s in SECTIONS if access.sees(s)],
+        "public_id": document["case"],
+        "lead_agency": document["lead_agency"],
+        "sections": document["sections"],
         "can_update": access.can_update,
     }
-    if access.sees("profile"):
-        out["profile"] = {
-            "person_public_id": case.person.public_id,
-            "status": case.status,
-            "opened_on": case.opened_on,
-            "closed_on": case.closed_on,
-            "household_size": case.household_size,
-            "synthetic": case.is_synthetic,
-            "version": case.version,
-        }
-    if access.sees("protection"):
-        extensions = case.extensions.order_by("decided_on", "pk")
-        out["protection"] = {
-            "start": case.protection_start,
-            "end": case.protection_end,
-            "extensions": [
-                {
-                    "decided_on": e.decided_on,
-                    "previous_end": e.previous_end,
-                    "new_end": e.new_end,
-                    "reason": e.reason,
-                }
-                for e in extensions
-            ],
-        }
-    if access.sees("milestones"):
-        out["milestones"] = [
-            {"kind": m.kind, "reached_on": m.reached_on, "note": m.note}
-            for m in case.milestones.order_by("reached_on", "pk")
-        ]
-    if access.sees("officers"):
-        out["officers"] = [
-            {
-                "kind": o.kind,
-                "name": _text(o.name),
-                "organisation": _text(o.organisation),
-                "phone": _text(o.phone),
-                "email": _text(o.email),
-            }
-            for o in case.officers.order_by("kind")
-        ]
-    if access.sees("household"):
-        out["household"] = [
-            {
-                "name": _text(h.name),
-                "relation": h.relation,
-                "location": h.location,
-                "birth_year": h.birth_year,
-            }
-            for h in case.household.order_by("pk")
-        ]
-    if access.sees("needs"):
-        out["needs"] = _assessments(case)
-    if access.sees("plan"):
-        out["plan"] = [
-            {
-                "id": g.pk,
-                "domain": g.domain,
-                "description": _text(g.description),
-                "target_date": g.target_date,
-                "status": g.status,
-                "version": g.version,
-            }
-            for g in case.goals.order_by("pk")
-        ]
-    if access.sees("services"):
-        out["services"] = _services(case)
-    if access.sees("benefits"):
-        out["benefits"] = [
-            {
-                "id": p.pk,
-                "kind": p.kind,
-                "amount_krw": p.amount_krw,
-                "paid_on": p.paid_on,
-                "note": p.note,
-            }
-            for p in case.payments.order_by("paid_on", "pk")
-        ]
-    if access.sees("followups"):
-        out["followups"] = [
-            {
-                "id": f.pk,
-                "due_on": f.due_on,
-                "channel": f.channel,
-                "status": f.status,
-                "done_on": f.done_on,
-                "outcome": _text(f.outcome),
-                "version": f.version,
-            }
-            for f in case.followups.order_by("due_on", "pk")
-        ]
-    if access.sees("notes"):
-        out["notes"] = [
-            {
-                "id": n.pk,
-                "created_at": n.created_at,
-                "author": n.author.username if n.author else None,
-                "text": _text(n.text),
-            }
-            for n in case.notes.select_related("author")
-        ]
-    if access.sees("outcomes"):
-        out["outcomes"] = [
-            {
-                "year": o.year,
-                "economic_activity": o.economic_activity,
-                "employment_status": o.employment_status,
-                "monthly_wage_krw_10k": o.monthly_wage_krw_10k,
-                "life_satisfaction": o.life_satisfaction,
-                "experienced_discrimination": o.experienced_discrimination,
-            }
-            for o in case.outcomes.order_by("year")
-        ]
+    out.update((section, document[section]) for section in document["sections"])
     if access.is_lead_agency:
-        referrals = case.referrals.select_related("case", "from_agency", "to_agency")
+        referrals = access.case.referrals.select_related("case", "from_agency", "to_agency")
         out["referrals"] = [_referral_out(r) for r in referrals.order_by("created_at", "pk")]
     return out
+
+
+def _service(pk: int) -> dict[str, Any]:
+    return service_data(Service.objects.select_related("provider").get(pk=pk))
 
 
 # --- cases ---------------------------------------------------------------------------------
@@ -667,7 +553,7 @@ def assessment_list(request: HttpRequest, public_id: str) -> list[dict[str, Any]
     services.case_viewed(
         actor=_actor(request), access=replace(access, sections=frozenset({"needs"}))
     )
-    return _assessments(access.case)
+    return read_section(access, "needs")
 
 
 @router.post("/cases/{public_id}/assessments", response={201: AssessmentOut})
@@ -681,7 +567,7 @@ def assessment_create(
         assessment = services.assessment_record(
             actor=_actor(request), case=access.case, assessed_on=payload.assessed_on, needs=needs
         )
-    return Status(201, _assessment_out(assessment))
+    return Status(201, assessment_data(assessment))
 
 
 # --- services ------------------------------------------------------------------------------
@@ -693,7 +579,7 @@ def service_list(request: HttpRequest, public_id: str) -> list[dict[str, Any]]:
     services.case_viewed(
         actor=_actor(request), access=replace(access, sections=frozenset({"services"}))
     )
-    return _services(access.case)
+    return read_section(access, "services")
 
 
 @router.post("/cases/{public_id}/services", response={201: ServiceOut})
@@ -714,7 +600,7 @@ def service_create(
             delivered_on=payload.delivered_on,
             note=payload.note,
         )
-    return Status(201, _service_out(Service.objects.select_related("provider").get(pk=service.pk)))
+    return Status(201, _service(service.pk))
 
 
 @router.patch("/cases/{public_id}/services/{service_id}", response={200: ServiceOut, 409: StaleOut})
@@ -746,7 +632,7 @@ def service_update(
             return ("provider", codes.get(value)) if field == "provider_id" else (field, value)
 
         return _stale(request, stale, shown)
-    return _service_out(Service.objects.select_related("provider").get(pk=service.pk))
+    return _service(service.pk)
 
 
 # --- referrals -----------------------------------------------------------------------------
@@ -780,12 +666,15 @@ def referral_create(
 def referral_list(
     request: HttpRequest, status: str = "", limit: int = 100, offset: int = 0
 ) -> list[dict[str, Any]]:
-    """Referrals sent to the actor's agency, newest first (``status``: only those in it)."""
+    """Referrals sent to the actor's agency, newest first (``status``: only those in it, as
+    stored). ``state`` reads "expired" once the consent ran out, and ``purpose`` is null once
+    the referral no longer runs (declined, revoked, expired)."""
     referrals = selectors.referrals_incoming(_actor(request)).select_related("to_agency")
     if status:
         referrals = referrals.filter(status=status)
     limit, offset = max(1, min(limit, 1000)), max(0, offset)
-    return [_referral_out(r) for r in referrals[offset : offset + limit]]
+    page = referrals[offset : offset + limit]
+    return [_referral_out(r, purpose_while_running=True) for r in page]
 
 
 def _responding(request: HttpRequest, referral_id: int, *actions: Action) -> Referral:

@@ -122,7 +122,8 @@ POLICY: dict[Action, dict[Role, Scope]] = {
     Action.CASE_EXPORT: {R.CASEWORKER: Scope.AGENCY, R.ADMIN: Scope.AGENCY},
     Action.CASELOAD_VIEW: {R.CASEWORKER: Scope.AGENCY, R.ADMIN: Scope.AGENCY},
     Action.REFERRAL_SEND: {R.CASEWORKER: Scope.AGENCY, R.ADMIN: Scope.AGENCY},
-    Action.REFERRAL_RESPOND: {R.CASEWORKER: Scope.AGENCY, R.ADMIN: Scope.AGENCY},
+    # Accepting makes one a partner on the case: only a caseworker can then see it (CASE_VIEW).
+    Action.REFERRAL_RESPOND: {R.CASEWORKER: Scope.AGENCY},
     Action.BENEFIT_RATES_MANAGE: {R.ADMIN: Scope.ALL},
     Action.OUTCOME_STATS_VIEW: {
         R.CASEWORKER: Scope.AGENCY,

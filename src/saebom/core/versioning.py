@@ -7,12 +7,14 @@ version's values.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import models
+from django.utils.translation import gettext
 
+from saebom.core import vocab
 from saebom.core.exceptions import Conflict
 
 
@@ -24,25 +26,49 @@ class FieldChange:
 
 
 class StaleVersion(Conflict):
-    def __init__(self, *, expected: int, current: int, changes: list[FieldChange]) -> None:
-        described = "; ".join(f"{c.field}: {_shown(c.then)} → {_shown(c.now)}" for c in changes)
-        message = (
-            f"Someone else saved this record since you opened it (your version {expected}, "
-            f"now {current}). Nothing of yours was saved. Changed meanwhile: "
-            f"{described or 'nothing you can see'}. Reload, and apply your change again."
+    def __init__(
+        self,
+        *,
+        expected: int,
+        current: int,
+        changes: list[FieldChange],
+        vocabularies: Mapping[str, str] | None = None,
+    ) -> None:
+        labels = vocabularies or {}
+        described = "; ".join(
+            f"{c.field}: {_shown(c.then, labels.get(c.field))} → "
+            f"{_shown(c.now, labels.get(c.field))}"
+            for c in changes
         )
+        message = gettext(
+            "Someone else saved this record since you opened it (your version %(expected)s, "
+            "now %(current)s). Nothing of yours was saved. Changed meanwhile: %(changes)s. "
+            "Reload, and apply your change again."
+        ) % {
+            "expected": expected,
+            "current": current,
+            "changes": described or gettext("nothing you can see"),
+        }
         super().__init__(message)
         self.changes = changes
         self.current = current
 
 
-def _shown(value: Any) -> str:
-    return "—" if value in (None, "") else repr(str(value))
+def _shown(value: Any, vocabulary: str | None) -> str:
+    if value in (None, ""):
+        return "—"
+    return repr(vocab.label(vocabulary, str(value)) if vocabulary else str(value))
 
 
-def check_version(locked: models.Model, expected: int, fields: Sequence[str]) -> None:
+def check_version(
+    locked: models.Model,
+    expected: int,
+    fields: Sequence[str],
+    vocabularies: Mapping[str, str] | None = None,
+) -> None:
     """Raise :class:`StaleVersion` unless ``locked`` (read under ``select_for_update``) is still
-    at version ``expected``."""
+    at version ``expected``. ``vocabularies`` names the vocabulary of coded fields, whose
+    values the message then shows by their labels."""
     current: int = locked.version  # type: ignore[attr-defined]
     if current == expected:
         return
@@ -56,4 +82,6 @@ def check_version(locked: models.Model, expected: int, fields: Sequence[str]) ->
         for name in fields
         if then is None or getattr(then, name) != getattr(locked, name)
     ]
-    raise StaleVersion(expected=expected, current=current, changes=changes)
+    raise StaleVersion(
+        expected=expected, current=current, changes=changes, vocabularies=vocabularies
+    )

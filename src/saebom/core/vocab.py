@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.utils import translation
+from django.utils.translation import gettext
 
 from saebom.core.normalize import normalise_text
 
@@ -103,7 +104,13 @@ def resolve(vocabulary: str, value: str) -> str:
         known = codes(vocabulary)
         if len(known) > 20:
             raise UnknownTerm(
-                f"{value!r} is not a known {vocabulary} (a code such as {known[0]}, or its name)"
+                gettext(
+                    "%(value)r is not a known %(vocabulary)s (a code such as %(code)s, or its name)"
+                )
+                % {"value": value, "vocabulary": vocabulary, "code": known[0]}
             )
-        raise UnknownTerm(f"{value!r} is not one of {', '.join(known)} (or their labels)")
+        raise UnknownTerm(
+            gettext("%(value)r is not one of %(codes)s (or their labels)")
+            % {"value": value, "codes": ", ".join(known)}
+        )
     return code

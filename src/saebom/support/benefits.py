@@ -62,6 +62,11 @@ class LedgerLine:
         return self.rate.amount_krw - self.paid_krw
 
 
+def rates_year(case: Case) -> int:
+    """Entitlements follow the rates of the year the person's protection began."""
+    return (case.protection_start or case.opened_on).year
+
+
 def ledger(case: Case, year: int) -> list[LedgerLine]:
     """Per rate kind: the total paid so far and the rate of ``year`` for the case's household."""
     paid: dict[str, int] = {}

@@ -1,5 +1,10 @@
 """Cases as documents: the sections a reader may see, for the API and for exports.
 
+``SECTION_READERS`` is the one place that turns a case section into data: the export writes it
+as JSON and the API's case endpoints serve it (``api/cases.py`` documents each shape). Dates are
+``date`` objects and instants ``datetime`` objects (the export writes them in ISO 8601); a blank
+text is ``""``. A section the reader may not see is neither read nor decrypted.
+
 An export carries case notes only when the person's consent to that is recorded on the case and
 the exporter may read them (a member of the case). Each export is an audit event with the SHA-256
 of the file it produced.
@@ -15,53 +20,55 @@ from typing import Any
 
 from django.db import transaction
 
-from saebom.core import policy
+from saebom.core import policy, vocab
 from saebom.core.actors import Actor
 from saebom.core.audit import audit_record
+from saebom.core.exceptions import NotFound
 from saebom.core.policy import Action
 from saebom.registry.exporting import SYNTHETIC_NOTE, Export
 from saebom.support import selectors
-from saebom.support.benefits import ledger
-from saebom.support.models import Case
+from saebom.support.benefits import ledger, rates_year
+from saebom.support.models import Assessment, Case, Service
 from saebom.support.selectors import CaseAccess
 
 FORMAT_VERSION = 1
 
 
-def _day(value: date | None) -> str | None:
-    return value.isoformat() if value else None
+def _text(value: str | None) -> str:
+    """Encrypted fields read a blank value back as None: it is shown as ""."""
+    return value or ""
 
 
 def _profile(case: Case) -> dict[str, Any]:
+    members = sorted(selectors.members_of([case]).get(case.pk, []), key=lambda m: m.pk)
     return {
+        "person_public_id": case.person.public_id,
         "status": case.status,
-        "opened_on": _day(case.opened_on),
-        "closed_on": _day(case.closed_on),
+        "opened_on": case.opened_on,
+        "closed_on": case.closed_on,
         "household_size": case.household_size,
+        "synthetic": case.is_synthetic,
         "version": case.version,
-        "members": [
-            {"user": m.user.username, "role": m.role}
-            for m in case.members.select_related("user").order_by("pk")
-        ],
+        "members": [{"user": m.user.username, "role": m.role} for m in members],
     }
 
 
 def _milestones(case: Case) -> list[dict[str, Any]]:
     return [
-        {"kind": m.kind, "reached_on": _day(m.reached_on), "note": m.note}
+        {"kind": m.kind, "reached_on": m.reached_on, "note": m.note}
         for m in case.milestones.order_by("reached_on", "pk")
     ]
 
 
 def _protection(case: Case) -> dict[str, Any]:
     return {
-        "start": _day(case.protection_start),
-        "end": _day(case.protection_end),
+        "start": case.protection_start,
+        "end": case.protection_end,
         "extensions": [
             {
-                "decided_on": _day(e.decided_on),
-                "previous_end": _day(e.previous_end),
-                "new_end": _day(e.new_end),
+                "decided_on": e.decided_on,
+                "previous_end": e.previous_end,
+                "new_end": e.new_end,
                 "reason": e.reason,
             }
             for e in case.extensions.order_by("decided_on", "pk")
@@ -73,10 +80,10 @@ def _officers(case: Case) -> list[dict[str, Any]]:
     return [
         {
             "kind": o.kind,
-            "name": o.name,
-            "organisation": o.organisation,
-            "phone": o.phone,
-            "email": o.email,
+            "name": _text(o.name),
+            "organisation": _text(o.organisation),
+            "phone": _text(o.phone),
+            "email": _text(o.email),
         }
         for o in case.officers.order_by("kind")
     ]
@@ -84,20 +91,30 @@ def _officers(case: Case) -> list[dict[str, Any]]:
 
 def _household(case: Case) -> list[dict[str, Any]]:
     return [
-        {"name": h.name, "relation": h.relation, "location": h.location, "birth_year": h.birth_year}
+        {
+            "name": _text(h.name),
+            "relation": h.relation,
+            "location": h.location,
+            "birth_year": h.birth_year,
+        }
         for h in case.household.order_by("pk")
     ]
 
 
+def assessment_data(assessment: Assessment) -> dict[str, Any]:
+    """One needs assessment: a severity and a note per domain, in the vocabulary's order."""
+    order = {domain: n for n, domain in enumerate(vocab.codes("need_domain"))}
+    scores = sorted(assessment.scores.all(), key=lambda s: (order.get(s.domain, len(order)), s.pk))
+    return {
+        "id": assessment.pk,
+        "assessed_on": assessment.assessed_on,
+        "needs": {s.domain: {"severity": s.severity, "note": _text(s.note)} for s in scores},
+    }
+
+
 def _needs(case: Case) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": a.pk,
-            "assessed_on": _day(a.assessed_on),
-            "needs": {s.domain: {"severity": s.severity, "note": s.note} for s in a.scores.all()},
-        }
-        for a in case.assessments.prefetch_related("scores").order_by("assessed_on", "pk")
-    ]
+    assessments = case.assessments.prefetch_related("scores").order_by("assessed_on", "pk")
+    return [assessment_data(a) for a in assessments]
 
 
 def _plan(case: Case) -> list[dict[str, Any]]:
@@ -105,8 +122,8 @@ def _plan(case: Case) -> list[dict[str, Any]]:
         {
             "id": g.pk,
             "domain": g.domain,
-            "description": g.description,
-            "target_date": _day(g.target_date),
+            "description": _text(g.description),
+            "target_date": g.target_date,
             "status": g.status,
             "version": g.version,
         }
@@ -114,28 +131,37 @@ def _plan(case: Case) -> list[dict[str, Any]]:
     ]
 
 
+def service_data(service: Service) -> dict[str, Any]:
+    """One service of a case (its provider as an agency code)."""
+    return {
+        "id": service.pk,
+        "kind": service.kind,
+        "domain": service.domain,
+        "provider": service.provider.code if service.provider else None,
+        "status": service.status,
+        "due_on": service.due_on,
+        "delivered_on": service.delivered_on,
+        "note": _text(service.note),
+        "version": service.version,
+    }
+
+
 def _services(case: Case) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": s.pk,
-            "kind": s.kind,
-            "domain": s.domain,
-            "provider": s.provider.code if s.provider else None,
-            "status": s.status,
-            "due_on": _day(s.due_on),
-            "delivered_on": _day(s.delivered_on),
-            "note": s.note,
-            "version": s.version,
-        }
-        for s in case.services.select_related("provider").order_by("pk")
-    ]
+    services = case.services.select_related("provider").order_by("created_at", "pk")
+    return [service_data(s) for s in services]
 
 
 def _benefits(case: Case) -> dict[str, Any]:
-    year = (case.protection_start or case.opened_on).year
+    year = rates_year(case)
     return {
         "payments": [
-            {"kind": p.kind, "amount_krw": p.amount_krw, "paid_on": _day(p.paid_on), "note": p.note}
+            {
+                "id": p.pk,
+                "kind": p.kind,
+                "amount_krw": p.amount_krw,
+                "paid_on": p.paid_on,
+                "note": p.note,
+            }
             for p in case.payments.order_by("paid_on", "pk")
         ],
         "rates_year": year,
@@ -155,12 +181,12 @@ def _followups(case: Case) -> list[dict[str, Any]]:
     return [
         {
             "id": f.pk,
-            "due_on": _day(f.due_on),
+            "due_on": f.due_on,
             "channel": f.channel,
             "assigned_to": f.assigned_to.username if f.assigned_to else None,
             "status": f.status,
-            "done_on": _day(f.done_on),
-            "outcome": f.outcome,
+            "done_on": f.done_on,
+            "outcome": _text(f.outcome),
             "version": f.version,
         }
         for f in case.followups.select_related("assigned_to").order_by("due_on", "pk")
@@ -170,11 +196,12 @@ def _followups(case: Case) -> list[dict[str, Any]]:
 def _notes(case: Case) -> list[dict[str, Any]]:
     return [
         {
+            "id": n.pk,
             "author": n.author.username if n.author else None,
-            "at": n.created_at.isoformat(),
-            "text": n.text,
+            "created_at": n.created_at,
+            "text": _text(n.text),
         }
-        for n in case.notes.select_related("author")
+        for n in case.notes.select_related("author").order_by("-created_at", "-pk")
     ]
 
 
@@ -208,6 +235,14 @@ SECTION_READERS: dict[str, Callable[[Case], Any]] = {
 }
 
 
+def read_section(access: CaseAccess, section: str) -> Any:
+    """One section of the case, for a reader who may see it; :class:`NotFound` otherwise (its
+    records are missing to them, and nothing of it is read)."""
+    if not access.sees(section):
+        raise NotFound("Not found.")
+    return SECTION_READERS[section](access.case)
+
+
 def case_document(access: CaseAccess, *, exporting: bool = False) -> dict[str, Any]:
     """The case with the sections ``access`` allows, and no key for the others.
 
@@ -229,6 +264,13 @@ def case_document(access: CaseAccess, *, exporting: bool = False) -> dict[str, A
     return document
 
 
+def _json_value(value: object) -> str:
+    """Dates and instants in ISO 8601 (``datetime`` is a ``date`` too)."""
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 def cases_export(*, actor: Actor) -> Export:
     """Every case the actor's agency leads, as JSON (docs/support.md), audited with its hash."""
     policy.require(actor, Action.CASE_EXPORT)
@@ -244,7 +286,7 @@ def cases_export(*, actor: Actor) -> Export:
     if synthetic:
         body["note"] = SYNTHETIC_NOTE
     body["cases"] = documents
-    content = json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8")
+    content = json.dumps(body, ensure_ascii=False, indent=1, default=_json_value).encode("utf-8")
     with transaction.atomic():
         audit_record(
             actor=actor,
@@ -252,6 +294,7 @@ def cases_export(*, actor: Actor) -> Export:
             object_type="case",
             detail={
                 "cases": len(documents),
+                "case_ids": [d["case"] for d in documents],
                 "with_notes": sum("notes" in d for d in documents),
                 "sha256": hashlib.sha256(content).hexdigest(),
             },

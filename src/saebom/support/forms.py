@@ -90,7 +90,6 @@ class CaseUpdateForm(_VocabForm):
     status = forms.ChoiceField(label=_("Status"))
     household_size = forms.IntegerField(label=_("Household size"), max_value=99)
     protection_start = _date(_("Start of residence protection"), required=False)
-    protection_end = _date(_("End of residence protection"), required=False)
     closed_on = _date(_("Closed on"), required=False)
 
 
@@ -328,20 +327,6 @@ class OutcomeForm(_VocabForm):
 
 class OutcomeFilterForm(forms.Form):
     year = forms.IntegerField(label=_("Survey year"), min_value=1990, max_value=2100)
-    agency = forms.ModelChoiceField(
-        label=_("Agency"),
-        queryset=Agency.objects.none(),
-        required=False,
-        empty_label=_("All agencies"),
-    )
-
-    def __init__(self, *args: Any, agencies: QuerySet[Agency] | None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if agencies is None:  # the actor's own agency, always
-            del self.fields["agency"]
-        else:
-            self.fields["agency"].queryset = agencies  # type: ignore[attr-defined]
-            self.fields["agency"].to_field_name = "code"  # type: ignore[attr-defined]
 
 
 class RateForm(_VocabForm):

@@ -332,7 +332,29 @@ class Referral(models.Model):
         return self.sections.split(LIST_SEPARATOR) if self.sections else []
 
     def is_active_on(self, day: date) -> bool:
-        return self.status == self.Status.ACCEPTED and self.valid_until >= day
+        """Whether it lets the receiving agency in (a transfer makes it the lead instead)."""
+        return (
+            self.kind == self.Kind.REFERRAL
+            and self.status == self.Status.ACCEPTED
+            and self.valid_until >= day
+        )
+
+    def revocable(self) -> bool:
+        """Pending referrals and running ones can be ended; a completed transfer cannot."""
+        return self.status == self.Status.PENDING or (
+            self.status == self.Status.ACCEPTED and self.kind == self.Kind.REFERRAL
+        )
+
+    def state_on(self, day: date) -> str:
+        """The status as people should read it: "expired" once the consent has run out."""
+        running = self.status in (self.Status.PENDING, self.Status.ACCEPTED)
+        if running and self.valid_until < day and self.kind == self.Kind.REFERRAL:
+            return "expired"
+        return self.status
+
+    def purpose_shown_on(self, day: date) -> bool:
+        """The purpose (it can name a person's need) is shown only while the referral runs."""
+        return self.state_on(day) in (self.Status.PENDING, self.Status.ACCEPTED)
 
 
 class FollowUp(models.Model):

@@ -28,10 +28,8 @@ from django.conf import settings
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils.translation import gettext_lazy as _
 
-from saebom.accounts.models import Agency
 from saebom.core import policy
 from saebom.core.actors import Actor
-from saebom.core.exceptions import NotFound
 from saebom.core.policy import Action, Scope
 from saebom.stats.disclosure import protect
 from saebom.support.models import Outcome
@@ -79,15 +77,14 @@ def national_figures() -> dict[int, dict[str, str]]:
     return {int(row["survey_year"]): row for row in csv.DictReader(io.StringIO("\n".join(lines)))}
 
 
-def outcomes_for(actor: Actor, *, agency: Agency | None = None) -> QuerySet[Outcome]:
-    """Outcome records the actor may aggregate: their agency's cases, or any agency's for ALL."""
+def outcomes_for(actor: Actor) -> QuerySet[Outcome]:
+    """Outcome records the actor may aggregate: their agency's people, or every agency's
+    together. Never one other agency alone: beside the total, the figures of every agency but
+    one would give that one's withheld counts by subtraction."""
     scope = policy.require(actor, Action.OUTCOME_STATS_VIEW)
-    outcomes = Outcome.objects.all()
     if scope is Scope.ALL:
-        return outcomes.filter(case__lead_agency=agency) if agency else outcomes
-    if agency is not None and agency.pk != actor.agency_id:
-        raise NotFound("Not found.")
-    return outcomes.filter(case__lead_agency_id=actor.agency_id)
+        return Outcome.objects.all()
+    return Outcome.objects.filter(case__lead_agency_id=actor.agency_id)
 
 
 def _rate(numerator: int, base: int) -> Decimal | None:
@@ -124,8 +121,8 @@ def _indicator(
     return Indicator(code, label, value, national, str(value))
 
 
-def outcome_indicators(actor: Actor, *, year: int, agency: Agency | None = None) -> OutcomeReport:
-    outcomes = outcomes_for(actor, agency=agency).filter(year=year)
+def outcome_indicators(actor: Actor, *, year: int) -> OutcomeReport:
+    outcomes = outcomes_for(actor).filter(year=year)
     employed, unemployed = Q(economic_activity="employed"), Q(economic_activity="unemployed")
     wage_earners = Q(employment_status="wage_earner", monthly_wage_krw_10k__isnull=False)
     counts = outcomes.aggregate(

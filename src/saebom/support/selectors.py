@@ -16,6 +16,7 @@ from typing import Any
 from django.db.models import (
     Count,
     Exists,
+    F,
     IntegerField,
     OuterRef,
     Q,
@@ -70,6 +71,7 @@ def active_referrals(agency_id: int, day: date | None = None) -> QuerySet[Referr
     agency's case. Revocation or the end of consent closes them at once."""
     return Referral.objects.filter(
         to_agency_id=agency_id,
+        kind=Referral.Kind.REFERRAL,  # an accepted transfer made the agency the lead instead
         status=Referral.Status.ACCEPTED,
         valid_until__gte=day or today(),
     )
@@ -167,7 +169,7 @@ def _count(queryset: QuerySet[Any]) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
 
 
-def unmet_needs_query(day: date) -> QuerySet[NeedScore]:
+def unmet_needs_query() -> QuerySet[NeedScore]:
     """High-severity needs of a case's latest assessment with no planned or ongoing service in
     their domain (correlated on the outer case)."""
     answered = Service.objects.filter(
@@ -199,11 +201,7 @@ def caseload(
         case_id=OuterRef("pk"), status=FollowUp.Status.SCHEDULED, due_on__lt=day
     )
     unmet = (
-        unmet_needs_query(day)
-        .order_by()
-        .values("assessment_id")
-        .annotate(n=Count("pk"))
-        .values("n")
+        unmet_needs_query().order_by().values("assessment_id").annotate(n=Count("pk")).values("n")
     )
     lead = CaseMember.objects.filter(case_id=OuterRef("pk"), role=CaseMember.Role.LEAD)
     cases = cases.annotate(
@@ -214,7 +212,8 @@ def caseload(
     ending = Q(protection_end__gte=day, protection_end__lte=day + ENDING_WITHIN)
     if attention_only:
         cases = cases.filter(Q(overdue_followups__gt=0) | Q(unmet_needs__gt=0) | ending)
-    return cases.order_by("protection_end", "pk")
+    # Cases without a protection period last on every database (SQLite sorts NULL first).
+    return cases.order_by(F("protection_end").asc(nulls_last=True), "pk")
 
 
 def caseload_summary(cases: QuerySet[Case], day: date | None = None) -> dict[str, int]:
@@ -259,8 +258,14 @@ def referral_for(actor: Actor, referral_id: int) -> Referral:
 
 
 def members_of(cases: Iterable[Case]) -> dict[int, list[CaseMember]]:
+    """Members of the cases; partners only while a referral still lets their agency in."""
     members: dict[int, list[CaseMember]] = {}
-    for member in CaseMember.objects.filter(case__in=list(cases)).select_related("user"):
+    day = today()
+    for member in CaseMember.objects.filter(case__in=list(cases)).select_related(
+        "user", "referral"
+    ):
+        if member.referral is not None and not member.referral.is_active_on(day):
+            continue
         members.setdefault(member.case_id, []).append(member)
     return members
 

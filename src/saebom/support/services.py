@@ -11,6 +11,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from saebom.accounts.models import Agency, User
 from saebom.core import policy, vocab
@@ -60,7 +61,7 @@ def _user(actor: Actor) -> User | None:
 def _staff(actor: Actor) -> User:
     """Referrals are decisions of people at agencies, not of the system operator."""
     if isinstance(actor, SystemActor):
-        raise PermissionDenied("referrals are made by caseworkers of an agency")
+        raise PermissionDenied(gettext("referrals are made by caseworkers of an agency"))
     return actor
 
 
@@ -69,11 +70,22 @@ def _text(value: str | None) -> Any:
     return (value or "").strip() or None
 
 
+def _invalid(field: str, reason: str) -> SaebomError:
+    """A bad value: the message names the field first (the web shows it next to the field)."""
+    return SaebomError(f"{field}: {reason}", field=field)
+
+
+def _not_here(names: set[str]) -> SaebomError:
+    return SaebomError(
+        gettext("cannot change %(fields)s here") % {"fields": ", ".join(sorted(names))}
+    )
+
+
 def _code(vocabulary: str, value: str, field: str) -> str:
     try:
         return vocab.resolve(vocabulary, value)
     except vocab.UnknownTerm as unknown:
-        raise SaebomError(f"{field}: {unknown}", field=field) from None
+        raise _invalid(field, str(unknown)) from None
 
 
 def _writable(actor: Actor, case: Case) -> Case:
@@ -81,20 +93,27 @@ def _writable(actor: Actor, case: Case) -> Case:
     policy.require(actor, Action.CASE_UPDATE)
     visible = selectors.cases_visible_to(actor).filter(pk=case.pk).first()
     if visible is None:
-        raise NotFound("Not found.")
+        raise NotFound(gettext("Not found."))
     if not isinstance(actor, SystemActor) and visible.lead_agency_id != actor.agency_id:
-        raise PermissionDenied("only the lead agency's caseworkers may change this case")
+        raise PermissionDenied(gettext("only the lead agency's caseworkers may change this case"))
     return Case.objects.select_for_update().select_related("lead_agency", "person").get(pk=case.pk)
 
 
 def _audit(
     actor: Actor, action: str, case: Case, what: str, fields: Sequence[str] = (), **detail: Any
 ) -> None:
+    """An event about a case, in the log of the agency that leads it: it answers for the
+    record, so its auditors see every read and write, a partner agency's too. ``fields`` are
+    names of fields, never their values (auditors see no case content)."""
+    actor_agency = getattr(getattr(actor, "agency", None), "code", "")
+    if actor_agency and actor_agency != case.lead_agency.code:
+        detail = {**detail, "actor_agency": actor_agency}
     audit_record(
         actor=actor,
         action=action,
         object_type=what,
         object_id=case.public_id,
+        agency_code=case.lead_agency.code,
         changed_fields=list(fields),
         detail=detail or None,
     )
@@ -127,12 +146,15 @@ def case_open(
     """Open the case of a person the actor's agency registered; the actor leads it."""
     policy.require(actor, Action.CASE_CREATE)
     if not persons_visible_to(actor, Action.CASE_CREATE).filter(pk=person.pk).exists():
-        raise NotFound("Not found.")
+        raise NotFound(gettext("Not found."))
     if household_size < 1:
-        raise SaebomError("household_size: at least 1 (the person)", field="household_size")
+        raise _invalid("household_size", gettext("at least 1 (the person)"))
     with transaction.atomic():
-        if Case.objects.select_for_update().filter(person=person).exists():
-            raise Conflict("this person already has a case", field="person")
+        # The person's row is the lock: two caseworkers opening the same case take turns, and
+        # the second is told, instead of failing on the unique index.
+        list(Person.objects.select_for_update().filter(pk=person.pk).values_list("pk"))
+        if Case.objects.filter(person=person).exists():
+            raise Conflict(gettext("this person already has a case"), field="person")
         agency = actor.agency if not isinstance(actor, SystemActor) else _operator()
         case = Case(
             person=person,
@@ -155,32 +177,34 @@ def _operator() -> Agency:
     return Agency.objects.get(code=policy.OPERATOR_AGENCY_CODE)
 
 
+OFFICER_FIELDS = ("name", "organisation", "phone", "email")
+HOUSEHOLD_FIELDS = ("name", "relation", "location", "birth_year")
+CASE_EDITABLE = ("status", "household_size", "protection_start", "closed_on")
+
+
 def case_update(*, actor: Actor, case: Case, expected_version: int, **changes: Any) -> Case:
-    """Change the case's own fields (status, household size, protection dates, closing date)."""
-    unknown = set(changes) - set(CASE_FIELDS)
+    """Change the case's own fields: status, household size, start of protection (its end
+    follows, five years on), closing date. Saving what is already there changes nothing."""
+    if "protection_end" in changes:
+        raise _invalid(
+            "protection_end",
+            gettext(
+                "five years from the start; a longer period is an extension, "
+                "recorded with its reason"
+            ),
+        )
+    unknown = set(changes) - set(CASE_EDITABLE)
     if unknown:
-        raise SaebomError(f"cannot change {', '.join(sorted(unknown))} here")
+        raise _not_here(unknown)
     with transaction.atomic():
         locked = _writable(actor, case)
-        check_version(locked, expected_version, CASE_FIELDS)
-        if "status" in changes:
-            changes["status"] = _code("case_status", changes["status"], "status")
-        start = changes.get("protection_start")
-        if start and "protection_end" not in changes and locked.protection_end is None:
-            changes["protection_end"] = protection_end_for(changes["protection_start"])
-        if changes.get("status") == Case.Status.CLOSED and not (
-            changes.get("closed_on") or locked.closed_on
-        ):
-            changes["closed_on"] = selectors.today()
-        if "household_size" in changes and changes["household_size"] < 1:
-            raise SaebomError("household_size: at least 1 (the person)", field="household_size")
-        _check_dates(
-            changes.get("protection_start", locked.protection_start),
-            changes.get("protection_end", locked.protection_end),
-        )
+        check_version(locked, expected_version, CASE_FIELDS, {"status": "case_status"})
+        _case_changes(locked, changes)
         changed = [n for n, v in changes.items() if getattr(locked, n) != v]
-        for name, value in changes.items():
-            setattr(locked, name, value)
+        if not changed:
+            return locked
+        for name in changed:
+            setattr(locked, name, changes[name])
         locked.version += 1
         locked._history_user = _user(actor)  # type: ignore[attr-defined]
         locked.save()
@@ -188,19 +212,45 @@ def case_update(*, actor: Actor, case: Case, expected_version: int, **changes: A
     return locked
 
 
-def _check_dates(start: date | None, end: date | None) -> None:
-    if start and end and end < start:
-        raise SaebomError("protection_end: before the start of protection", field="protection_end")
+def _case_changes(locked: Case, changes: dict[str, Any]) -> None:
+    """Check ``changes`` against the case as it is, and add what follows from them."""
+    if "status" in changes:
+        if not changes["status"]:
+            raise _invalid("status", gettext("required"))
+        changes["status"] = _code("case_status", changes["status"], "status")
+        if changes["status"] == Case.Status.TRANSFERRED != locked.status:
+            raise _invalid(
+                "status",
+                gettext("a case is transferred by a transfer referral the other agency accepts"),
+            )
+    if "household_size" in changes and (changes["household_size"] or 0) < 1:
+        raise _invalid("household_size", gettext("at least 1 (the person)"))
+    if "protection_start" in changes and changes["protection_start"] != locked.protection_start:
+        if locked.extensions.exists():
+            raise _invalid(
+                "protection_start",
+                gettext("protection was extended by a recorded decision; it can no longer move"),
+            )
+        start = changes["protection_start"]
+        changes["protection_end"] = protection_end_for(start) if start else None
+    status = changes.get("status", locked.status)
+    if status == Case.Status.CLOSED:
+        if not changes.get("closed_on") and not locked.closed_on:
+            changes["closed_on"] = selectors.today()
+    elif changes.get("closed_on"):
+        raise _invalid("closed_on", gettext("only a closed case has a closing date"))
+    elif locked.closed_on:
+        changes["closed_on"] = None  # reopened
 
 
 def case_member_set(*, actor: Actor, case: Case, user: User, role: str) -> CaseMember:
     role = _code("case_member_role", role, "role")
     if role == CaseMember.Role.PARTNER:
-        raise SaebomError("role: partners join through an accepted referral", field="role")
+        raise _invalid("role", gettext("partners join through an accepted referral"))
     with transaction.atomic():
         locked = _writable(actor, case)
         if user.agency_id != locked.lead_agency_id or not policy.allows(user, Action.CASE_VIEW):
-            raise SaebomError("user: not a caseworker of the lead agency", field="user")
+            raise _invalid("user", gettext("not a caseworker of the lead agency"))
         if role == CaseMember.Role.LEAD:
             CaseMember.objects.filter(case=locked, role=CaseMember.Role.LEAD).exclude(
                 user=user
@@ -208,7 +258,7 @@ def case_member_set(*, actor: Actor, case: Case, user: User, role: str) -> CaseM
         member, _ = CaseMember.objects.update_or_create(
             case=locked, user=user, defaults={"role": role, "referral": None}
         )
-        _audit(actor, "assign", locked, "case_member", [role], user=user.username)
+        _audit(actor, "assign", locked, "case_member", ["role"], user=user.username)
     return member
 
 
@@ -217,7 +267,7 @@ def case_member_remove(*, actor: Actor, case: Case, user: User) -> None:
         locked = _writable(actor, case)
         deleted, _ = CaseMember.objects.filter(case=locked, user=user).delete()
         if not deleted:
-            raise NotFound("Not found.")
+            raise NotFound(gettext("Not found."))
         _audit(actor, "unassign", locked, "case_member", user=user.username)
 
 
@@ -237,7 +287,7 @@ def milestone_record(
         milestone._history_user = _user(actor)  # type: ignore[attr-defined]
         milestone.save()
         _touch(locked)
-        _audit(actor, "record", locked, "milestone", [kind])
+        _audit(actor, "record", locked, "milestone", ["kind", "reached_on", "note"])
     return milestone
 
 
@@ -246,15 +296,15 @@ def protection_extend(
 ) -> ProtectionExtension:
     """Extend residence protection: a decision kept with its reason, never edited."""
     if not reason.strip():
-        raise SaebomError("reason: an extension needs its reason", field="reason")
+        raise _invalid("reason", gettext("an extension needs its reason"))
     with transaction.atomic():
         locked = _writable(actor, case)
         if locked.protection_end is None:
-            raise Conflict("set the start of protection first", field="new_end")
+            raise Conflict(gettext("set the start of protection first"), field="new_end")
         if new_end <= locked.protection_end:
-            raise SaebomError(
-                f"new_end: must be after the current end ({locked.protection_end})",
-                field="new_end",
+            raise _invalid(
+                "new_end",
+                gettext("must be after the current end (%(end)s)") % {"end": locked.protection_end},
             )
         extension = ProtectionExtension.objects.create(
             case=locked,
@@ -295,7 +345,7 @@ def officer_set(
         officer._history_user = _user(actor)  # type: ignore[attr-defined]
         officer.save()
         _touch(locked)
-        _audit(actor, "record", locked, "protection_officer", [kind])
+        _audit(actor, "record", locked, "protection_officer", OFFICER_FIELDS)
     return officer
 
 
@@ -322,7 +372,7 @@ def household_add(
         member._history_user = _user(actor)  # type: ignore[attr-defined]
         member.save()
         _touch(locked)
-        _audit(actor, "create", locked, "household_member", [relation, location])
+        _audit(actor, "create", locked, "household_member", HOUSEHOLD_FIELDS)
     return member
 
 
@@ -343,11 +393,14 @@ def assessment_record(
     resolved = {_code("need_domain", name, f"needs.{name}"): need for name, need in needs.items()}
     missing = [d for d in domains if d not in resolved]
     if missing:
-        raise SaebomError(f"needs: no severity for {', '.join(missing)}", field="needs")
+        raise _invalid(
+            "needs", gettext("no severity for %(domains)s") % {"domains": ", ".join(missing)}
+        )
     for domain, need in resolved.items():
         if not 0 <= need.severity <= 3:
-            raise SaebomError(
-                f"needs.{domain}: severity is 0-3, not {need.severity}", field=f"needs.{domain}"
+            raise _invalid(
+                f"needs.{domain}",
+                gettext("severity is 0-3, not %(severity)s") % {"severity": need.severity},
             )
     with transaction.atomic():
         locked = _writable(actor, case)
@@ -362,8 +415,7 @@ def assessment_record(
         Case.objects.filter(pk=locked.pk).update(
             latest_assessment=latest, updated_at=timezone.now()
         )
-        high = sorted(d for d, n in resolved.items() if n.severity >= selectors.HIGH_SEVERITY)
-        _audit(actor, "create", locked, "assessment", domains, high=high)
+        _audit(actor, "create", locked, "assessment", ["assessed_on", "severity", "note"])
     return assessment
 
 
@@ -372,7 +424,7 @@ def goal_add(
 ) -> Goal:
     domain = _code("need_domain", domain, "domain")
     if not description.strip():
-        raise SaebomError("description: say what the goal is", field="description")
+        raise _invalid("description", gettext("say what the goal is"))
     with transaction.atomic():
         locked = _writable(actor, case)
         goal = Goal(
@@ -381,7 +433,7 @@ def goal_add(
         goal._history_user = _user(actor)  # type: ignore[attr-defined]
         goal.save()
         _touch(locked)
-        _audit(actor, "create", locked, "goal", [domain])
+        _audit(actor, "create", locked, "goal", ["domain", "description", "target_date"])
     return goal
 
 
@@ -390,7 +442,7 @@ def goal_update(*, actor: Actor, goal: Goal, expected_version: int, **changes: A
         changes["status"] = _code("goal_status", changes["status"], "status")
     if "description" in changes:
         if not _text(changes["description"]):
-            raise SaebomError("description: say what the goal is", field="description")
+            raise _invalid("description", gettext("say what the goal is"))
         changes["description"] = _text(changes["description"])
     return _versioned_update(actor, goal, expected_version, GOAL_FIELDS, changes, "goal")
 
@@ -426,15 +478,15 @@ def service_add(
         service._history_user = _user(actor)  # type: ignore[attr-defined]
         service.save()
         _touch(locked)
-        _audit(actor, "create", locked, "service", [kind, status])
+        _audit(actor, "create", locked, "service", ["kind", "domain", "provider", "status"])
     return service
 
 
 def _check_delivery(status: str, delivered_on: date | None) -> None:
     if status == Service.Status.DELIVERED and delivered_on is None:
-        raise SaebomError("delivered_on: give the date it was delivered", field="delivered_on")
+        raise _invalid("delivered_on", gettext("give the date it was delivered"))
     if delivered_on is not None and status != Service.Status.DELIVERED:
-        raise SaebomError("delivered_on: only a delivered service has one", field="delivered_on")
+        raise _invalid("delivered_on", gettext("only a delivered service has one"))
 
 
 def service_update(
@@ -469,11 +521,11 @@ def _versioned_update(
     ``check`` validates them against the locked row before anything is written."""
     unknown = set(changes) - set(fields)
     if unknown:
-        raise SaebomError(f"cannot change {', '.join(sorted(unknown))} here")
+        raise _not_here(unknown)
     with transaction.atomic():
         case = _writable(actor, record.case)
         locked = type(record).objects.select_for_update().get(pk=record.pk, case=case)
-        check_version(locked, expected_version, fields)
+        check_version(locked, expected_version, fields, {"status": f"{what}_status"})
         if check is not None:
             check(locked)
         changed = [n for n, v in changes.items() if getattr(locked, n) != v]
@@ -495,7 +547,7 @@ def payment_record(
 ) -> BenefitPayment:
     kind = _code("benefit", kind, "kind")
     if amount_krw == 0:
-        raise SaebomError("amount_krw: a payment of nothing", field="amount_krw")
+        raise _invalid("amount_krw", gettext("a payment of nothing"))
     with transaction.atomic():
         locked = _writable(actor, case)
         payment = BenefitPayment.objects.create(
@@ -507,8 +559,16 @@ def payment_record(
             recorded_by=_user(actor),
         )
         _touch(locked)
-        _audit(actor, "create", locked, "benefit_payment", [kind])
+        _audit(actor, "create", locked, "benefit_payment", ["kind", "amount_krw", "paid_on"])
     return payment
+
+
+def keeps_benefit_rates(actor: Actor) -> bool:
+    """National figures: kept by the administrators of the agency that runs the installation,
+    not by every agency's."""
+    if not policy.allows(actor, Action.BENEFIT_RATES_MANAGE):
+        return False
+    return isinstance(actor, SystemActor) or actor.agency.code == policy.OPERATOR_AGENCY_CODE
 
 
 def benefit_rate_set(
@@ -521,12 +581,13 @@ def benefit_rate_set(
     household_max: int | None = None,
     source: str = "",
 ) -> BenefitRate:
-    policy.require(actor, Action.BENEFIT_RATES_MANAGE)
+    if not keeps_benefit_rates(actor):
+        raise PermissionDenied(gettext("benefit rates are kept by the operator's administrators"))
     kind = _code("benefit_rate", kind, "kind")
     if amount_krw <= 0:
-        raise SaebomError("amount_krw: must be positive", field="amount_krw")
+        raise _invalid("amount_krw", gettext("must be positive"))
     if household_min < 1 or (household_max is not None and household_max < household_min):
-        raise SaebomError("household_max: the household range is empty", field="household_max")
+        raise _invalid("household_max", gettext("the household range is empty"))
     with transaction.atomic():
         rate, created = BenefitRate.objects.update_or_create(
             year=year,
@@ -566,21 +627,25 @@ def referral_send(
     kind = _code("referral_kind", kind, "kind")
     chosen = sorted({_code("referral_section", s, "sections") for s in sections})
     if not chosen:
-        raise SaebomError("sections: name what the person agreed to share", field="sections")
-    if not purpose.strip():
-        raise SaebomError("purpose: say why the case is referred", field="purpose")
-    if consent_given_on > selectors.today():
-        raise SaebomError(
-            "consent_given_on: consent cannot be given in the future", field="consent_given_on"
+        raise _invalid("sections", gettext("name what the person agreed to share"))
+    if kind == Referral.Kind.TRANSFER and set(chosen) != set(selectors.SECTIONS):
+        raise _invalid(
+            "sections",
+            gettext(
+                "a transfer hands over the whole case: the person's consent must cover every "
+                "section"
+            ),
         )
+    if not purpose.strip():
+        raise _invalid("purpose", gettext("say why the case is referred"))
+    if consent_given_on > selectors.today():
+        raise _invalid("consent_given_on", gettext("consent cannot be given in the future"))
     if valid_until < selectors.today():
-        raise SaebomError("valid_until: the consent has already ended", field="valid_until")
+        raise _invalid("valid_until", gettext("the consent has already ended"))
     with transaction.atomic():
         locked = _writable(actor, case)
         if to_agency.pk == locked.lead_agency_id:
-            raise SaebomError(
-                "to_agency: the case is already led by that agency", field="to_agency"
-            )
+            raise _invalid("to_agency", gettext("the case is already led by that agency"))
         referral = Referral(
             case=locked,
             kind=kind,
@@ -612,11 +677,14 @@ def _pending_for(actor: User, referral: Referral, *, accepting: bool = True) -> 
     policy.require(actor, Action.REFERRAL_RESPOND)
     locked = Referral.objects.select_for_update().get(pk=referral.pk)
     if locked.to_agency_id != actor.agency_id:
-        raise NotFound("Not found.")
+        raise NotFound(gettext("Not found."))
     if locked.status != Referral.Status.PENDING:
-        raise Conflict(f"this referral is already {locked.status}")
+        raise Conflict(
+            gettext("this referral is already %(status)s")
+            % {"status": vocab.label("referral_status", locked.status)}
+        )
     if accepting and locked.valid_until < selectors.today():
-        raise Conflict("the person's consent for this referral has ended; decline it")
+        raise Conflict(gettext("the person's consent for this referral has ended; decline it"))
     return locked
 
 
@@ -627,7 +695,7 @@ def referral_accept(*, actor: Actor, referral: Referral) -> Referral:
         locked = _pending_for(user, referral)
         case = Case.objects.select_for_update().get(pk=locked.case_id)
         if locked.from_agency_id != case.lead_agency_id:
-            raise Conflict("the case is no longer led by the agency that referred it")
+            raise Conflict(gettext("the case is no longer led by the agency that referred it"))
         locked.status = Referral.Status.ACCEPTED
         locked.responded_by, locked.responded_at = user, timezone.now()
         locked._history_user = user  # type: ignore[attr-defined]
@@ -693,6 +761,20 @@ def referral_decline(*, actor: Actor, referral: Referral, reason: str = "") -> R
     return locked
 
 
+def referral_side(actor: Actor, referral: Referral) -> str | None:
+    """Which end of a referral the actor may end it from: "sender" (the agency that sent it,
+    or the one leading the case now: after a transfer it holds the person's consent), or
+    "receiver" (giving it up); None when neither."""
+    if isinstance(actor, SystemActor):
+        return None
+    holds_consent = actor.agency_id in (referral.from_agency_id, referral.case.lead_agency_id)
+    if holds_consent and policy.allows(actor, Action.REFERRAL_SEND):
+        return "sender"
+    if referral.to_agency_id == actor.agency_id and policy.allows(actor, Action.REFERRAL_RESPOND):
+        return "receiver"
+    return None
+
+
 def referral_revoke(
     *, actor: Actor, referral: Referral, reason: str = "", for_person: bool = False
 ) -> Referral:
@@ -701,21 +783,22 @@ def referral_revoke(
     user = _staff(actor)
     with transaction.atomic():
         locked = Referral.objects.select_for_update().select_related("case").get(pk=referral.pk)
-        # The sender, or the agency leading the case now (after a transfer it keeps the
-        # person's consent, so a withdrawal made there must end the earlier referral too).
-        sender = user.agency_id in (
-            locked.from_agency_id,
-            locked.case.lead_agency_id,
-        ) and policy.allows(user, Action.REFERRAL_SEND)
-        receiver = locked.to_agency_id == user.agency_id and policy.allows(
-            user, Action.REFERRAL_RESPOND
-        )
-        if not (sender or receiver):
-            raise NotFound("Not found.")
-        if locked.status not in (Referral.Status.PENDING, Referral.Status.ACCEPTED):
-            raise Conflict(f"this referral is already {locked.status}")
+        side = referral_side(user, locked)
+        if side is None:
+            raise NotFound(gettext("Not found."))
+        if for_person and side != "sender":
+            raise PermissionDenied(
+                gettext("only the agency that holds the person's consent records its withdrawal")
+            )
         if locked.kind == Referral.Kind.TRANSFER and locked.status == Referral.Status.ACCEPTED:
-            raise Conflict("a completed transfer cannot be revoked; the new lead may refer back")
+            raise Conflict(
+                gettext("a completed transfer cannot be revoked; the new lead may refer back")
+            )
+        if not locked.revocable():
+            raise Conflict(
+                gettext("this referral is already %(status)s")
+                % {"status": vocab.label("referral_status", locked.status)}
+            )
         locked.status = Referral.Status.REVOKED
         locked.revoked_by, locked.revoked_at = user, timezone.now()
         locked.revoke_reason, locked.revoked_for_person = reason.strip(), for_person
@@ -744,14 +827,12 @@ def followup_schedule(
     with transaction.atomic():
         locked = _writable(actor, case)
         if assigned_to is not None and assigned_to.agency_id != locked.lead_agency_id:
-            raise SaebomError(
-                "assigned_to: not a caseworker of the lead agency", field="assigned_to"
-            )
+            raise _invalid("assigned_to", gettext("not a caseworker of the lead agency"))
         followup = FollowUp(case=locked, due_on=due_on, channel=channel, assigned_to=assigned_to)
         followup._history_user = _user(actor)  # type: ignore[attr-defined]
         followup.save()
         _touch(locked)
-        _audit(actor, "create", locked, "followup", [channel])
+        _audit(actor, "create", locked, "followup", ["due_on", "channel", "assigned_to"])
     return followup
 
 
@@ -767,8 +848,11 @@ def followup_update(
         status = changes.get("status", locked.status)
         if status == FollowUp.Status.DONE and not changes.get("done_on"):
             changes["done_on"] = locked.done_on or selectors.today()
-        elif status == FollowUp.Status.SCHEDULED and "done_on" not in changes:
-            changes["done_on"] = None
+        elif status != FollowUp.Status.DONE:
+            changes["done_on"] = None  # only a contact that took place has a date
+        assignee = changes.get("assigned_to_id")
+        if assignee is not None and not selectors.case_staff(locked.case).filter(pk=assignee):
+            raise _invalid("assigned_to", gettext("not a caseworker of the lead agency"))
 
     return _versioned_update(
         actor, followup, expected_version, FOLLOWUP_FIELDS, changes, "followup", check
@@ -780,11 +864,11 @@ def note_add(*, actor: Actor, case: Case, text: str) -> CaseNote:
     actor = _staff(actor)
     policy.require(actor, Action.CASE_NOTES)
     if not text.strip():
-        raise SaebomError("text: the note is empty", field="text")
+        raise _invalid("text", gettext("the note is empty"))
     with transaction.atomic():
         locked = _writable(actor, case)
         if not CaseMember.objects.filter(case=locked, user_id=actor.pk).exists():
-            raise PermissionDenied("only members of the case may write its notes")
+            raise PermissionDenied(gettext("only members of the case may write its notes"))
         note = CaseNote.objects.create(case=locked, author=_user(actor), text=text.strip())
         _audit(actor, "create", locked, "case_note")
     return note

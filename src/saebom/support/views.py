@@ -31,7 +31,7 @@ from saebom.core.exceptions import NotFound, PermissionDenied, SaebomError
 from saebom.core.policy import Action, Role, Scope
 from saebom.registry import selectors as registry_selectors
 from saebom.support import selectors, services
-from saebom.support.benefits import ledger
+from saebom.support.benefits import ledger, rates_year
 from saebom.support.forms import (
     AssessmentForm,
     CaseloadFilterForm,
@@ -193,7 +193,6 @@ def _case_form(case: Case, data: QueryDict | None = None) -> CaseUpdateForm:
         "status": case.status,
         "household_size": case.household_size,
         "protection_start": case.protection_start,
-        "protection_end": case.protection_end,
         "closed_on": case.closed_on,
     }
     return CaseUpdateForm(data, prefix="case", initial=initial)
@@ -250,12 +249,6 @@ def _followup_update_form(followup: FollowUp, data: QueryDict | None = None) -> 
 
 def _revoke_form(referral: Referral, data: QueryDict | None = None) -> RevokeForm:
     return RevokeForm(data, prefix=f"revoke-{referral.pk}")
-
-
-def _may_revoke(referral: Referral) -> bool:
-    return referral.status == Referral.Status.PENDING or (
-        referral.status == Referral.Status.ACCEPTED and referral.kind == Referral.Kind.REFERRAL
-    )
 
 
 def _case_context(
@@ -324,14 +317,20 @@ def _case_context(
         context["service_form"] = form("service", lambda: _service_form(user))
     if "benefits" in sees:
         context["payments"] = case.payments.select_related("recorded_by")
-        context["ledger"] = ledger(case, today.year)
-        context["ledger_year"] = today.year
+        context["ledger"] = ledger(case, rates_year(case))
+        context["ledger_year"] = rates_year(case)
         context["payment_form"] = form(
             "payment", lambda: PaymentForm(prefix="payment", initial={"paid_on": today})
         )
     if "referrals" in shown:
         context["referrals"] = [
-            (r, form(f"revoke-{r.pk}", partial(_revoke_form, r)) if _may_revoke(r) else None)
+            (
+                r,
+                r.state_on(today),
+                form(f"revoke-{r.pk}", partial(_revoke_form, r))
+                if r.revocable() and services.referral_side(user, r) is not None
+                else None,
+            )
             for r in selectors.case_referrals(access, user)
         ]
         may_send = edit and policy.allows(user, Action.REFERRAL_SEND)
@@ -907,8 +906,9 @@ def _render_inbox(
             "error": (errors or {}).get(r.pk, ""),
             "decline_form": (bound or {}).get(r.pk) or DeclineForm(prefix=f"decline-{r.pk}"),
             "active": r.is_active_on(today),
-            "may_end": r.status == Referral.Status.PENDING
-            or (r.status == Referral.Status.ACCEPTED and r.kind == Referral.Kind.REFERRAL),
+            "state": r.state_on(today),
+            "purpose_shown": r.purpose_shown_on(today),
+            "may_end": r.revocable() and services.referral_side(user, r) is not None,
         }
         for r in page
     ]
@@ -994,18 +994,11 @@ def outcomes(request: HttpRequest) -> HttpResponse:
     user = actor(request)
     every_agency = policy.scope_of(user, Action.OUTCOME_STATS_VIEW) is Scope.ALL
     year = _default_survey_year()
-    form = OutcomeFilterForm(
-        request.GET or None,
-        initial={"year": year},
-        agencies=_agencies(user) if every_agency else None,
-    )
-    agency = None if every_agency else user.agency
+    form = OutcomeFilterForm(request.GET or None, initial={"year": year})
     if form.is_valid():
         year = form.cleaned_data["year"]
-        if every_agency:
-            agency = form.cleaned_data.get("agency")
-    report = outcome_indicators(user, year=year, agency=agency if every_agency else None)
-    context = {"form": form, "report": report, "agency": agency, "year": year}
+    report = outcome_indicators(user, year=year)
+    context = {"form": form, "report": report, "every_agency": every_agency, "year": year}
     return render(request, "support/outcomes.html", context)
 
 
@@ -1014,7 +1007,7 @@ def outcomes(request: HttpRequest) -> HttpResponse:
 
 def _render_rates(request: HttpRequest, form: RateForm | None = None) -> HttpResponse:
     user = actor(request)
-    if form is None and policy.allows(user, Action.BENEFIT_RATES_MANAGE):
+    if form is None and services.keeps_benefit_rates(user):
         form = RateForm(prefix="rate", initial={"year": selectors.today().year})
     return render(request, "support/rates.html", {"rates": selectors.benefit_rates(), "form": form})
 
