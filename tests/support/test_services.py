@@ -614,6 +614,8 @@ def test_caseload_counts_per_case(caseworker: User, caseload_world: dict[str, Ca
     }
     attention = selectors.caseload(caseworker, day=DAY, attention_only=True)
     assert {c.public_id for c in attention} == {w[n].public_id for n in ("c1", "c2", "c4")}
+    summary = selectors.caseload_summary(load, DAY, with_attention=True)
+    assert summary["needing_attention"] == 3 == attention.count()
 
 
 def test_caseload_per_member(

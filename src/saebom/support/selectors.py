@@ -216,16 +216,22 @@ def caseload(
     return cases.order_by(F("protection_end").asc(nulls_last=True), "pk")
 
 
-def caseload_summary(cases: QuerySet[Case], day: date | None = None) -> dict[str, int]:
+def caseload_summary(
+    cases: QuerySet[Case], day: date | None = None, *, with_attention: bool = False
+) -> dict[str, int]:
     """Counts over a caseload (as returned by :func:`caseload`), in one query."""
     day = day or today()
     ending = Q(protection_end__gte=day, protection_end__lte=day + ENDING_WITHIN)
-    return cases.order_by().aggregate(
-        cases=Count("pk"),
-        with_overdue=Count("pk", filter=Q(overdue_followups__gt=0)),
-        with_unmet_needs=Count("pk", filter=Q(unmet_needs__gt=0)),
-        protection_ending=Count("pk", filter=ending),
-    )
+    overdue, unmet = Q(overdue_followups__gt=0), Q(unmet_needs__gt=0)
+    counts = {
+        "cases": Count("pk"),
+        "with_overdue": Count("pk", filter=overdue),
+        "with_unmet_needs": Count("pk", filter=unmet),
+        "protection_ending": Count("pk", filter=ending),
+    }
+    if with_attention:  # what the attention filter keeps: dearer, so only when it is shown
+        counts["needing_attention"] = Count("pk", filter=overdue | unmet | ending)
+    return cases.order_by().aggregate(**counts)
 
 
 def referrals_incoming(actor: Actor) -> QuerySet[Referral]:

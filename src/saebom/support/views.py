@@ -21,6 +21,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -132,8 +133,14 @@ def caseload(request: HttpRequest) -> HttpResponse:
     member = user if scope == "mine" else None
     cases = selectors.caseload(user, member=member, attention_only=bool(filters.get("attention")))
     # The counts on top are of the whole caseload, whatever the filter shows.
-    summary = selectors.caseload_summary(selectors.caseload(user, member=member))
-    page = Paginator(cases, PAGE_SIZE).get_page(request.GET.get("page"))
+    attention = bool(filters.get("attention"))
+    summary = selectors.caseload_summary(
+        selectors.caseload(user, member=member), with_attention=attention
+    )
+    paginator = Paginator(cases, PAGE_SIZE)
+    # The summary has counted the rows already: no third statement to count them again.
+    paginator.count = summary["needing_attention" if attention else "cases"]
+    page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     today = selectors.today()
@@ -147,7 +154,9 @@ def caseload(request: HttpRequest) -> HttpResponse:
         "ending_before": today + selectors.ENDING_WITHIN,
     }
     template = "support/caseload.html#results" if is_htmx(request) else "support/caseload.html"
-    return render(request, template, context)
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request"])  # the fragment and the page share a URL
+    return response
 
 
 # --- opening a case ------------------------------------------------------------------------
