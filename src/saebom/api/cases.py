@@ -544,16 +544,21 @@ def case_update(request: HttpRequest, public_id: str, payload: CasePatchIn) -> A
     return _summary(case)
 
 
+def _read_listed(request: HttpRequest, public_id: str, section: str) -> Any:
+    """One section of a case, its read audited as a read of that section alone."""
+    access = _section(_access(request, public_id), section)
+    services.case_viewed(
+        actor=_actor(request), access=replace(access, sections=frozenset({section}))
+    )
+    return read_section(access, section)
+
+
 # --- needs assessments ---------------------------------------------------------------------
 
 
 @router.get("/cases/{public_id}/assessments", response=list[AssessmentOut])
 def assessment_list(request: HttpRequest, public_id: str) -> list[dict[str, Any]]:
-    access = _section(_access(request, public_id), "needs")
-    services.case_viewed(
-        actor=_actor(request), access=replace(access, sections=frozenset({"needs"}))
-    )
-    return read_section(access, "needs")
+    return _read_listed(request, public_id, "needs")
 
 
 @router.post("/cases/{public_id}/assessments", response={201: AssessmentOut})
@@ -575,11 +580,7 @@ def assessment_create(
 
 @router.get("/cases/{public_id}/services", response=list[ServiceOut])
 def service_list(request: HttpRequest, public_id: str) -> list[dict[str, Any]]:
-    access = _section(_access(request, public_id), "services")
-    services.case_viewed(
-        actor=_actor(request), access=replace(access, sections=frozenset({"services"}))
-    )
-    return read_section(access, "services")
+    return _read_listed(request, public_id, "services")
 
 
 @router.post("/cases/{public_id}/services", response={201: ServiceOut})

@@ -119,6 +119,23 @@ def _audit(
     )
 
 
+def _save_part(
+    actor: Actor,
+    case: Case,
+    part: Any,
+    action: str,
+    what: str,
+    fields: Sequence[str] = (),
+    **detail: Any,
+) -> None:
+    """Save a part of a case (a milestone, a service...) with its history's author, mark the
+    case updated and record the event, in the caller's transaction."""
+    part._history_user = _user(actor)
+    part.save()
+    _touch(case)
+    _audit(actor, action, case, what, fields, **detail)
+
+
 def _touch(case: Case) -> None:
     """A change inside a case (a service, a follow-up...) marks the case as updated; its own
     version stays, since the case's fields did not change."""
@@ -284,10 +301,7 @@ def milestone_record(
             case=locked, kind=kind
         )
         milestone.reached_on, milestone.note = reached_on, note
-        milestone._history_user = _user(actor)  # type: ignore[attr-defined]
-        milestone.save()
-        _touch(locked)
-        _audit(actor, "record", locked, "milestone", ["kind", "reached_on", "note"])
+        _save_part(actor, locked, milestone, "record", "milestone", ["kind", "reached_on", "note"])
     return milestone
 
 
@@ -342,10 +356,7 @@ def officer_set(
         officer.organisation = _text(organisation)
         officer.phone = _text(phone)
         officer.email = _text(email)
-        officer._history_user = _user(actor)  # type: ignore[attr-defined]
-        officer.save()
-        _touch(locked)
-        _audit(actor, "record", locked, "protection_officer", OFFICER_FIELDS)
+        _save_part(actor, locked, officer, "record", "protection_officer", OFFICER_FIELDS)
     return officer
 
 
@@ -369,10 +380,7 @@ def household_add(
             location=location,
             birth_year=birth_year,
         )
-        member._history_user = _user(actor)  # type: ignore[attr-defined]
-        member.save()
-        _touch(locked)
-        _audit(actor, "create", locked, "household_member", HOUSEHOLD_FIELDS)
+        _save_part(actor, locked, member, "create", "household_member", HOUSEHOLD_FIELDS)
     return member
 
 
@@ -430,10 +438,7 @@ def goal_add(
         goal = Goal(
             case=locked, domain=domain, description=description.strip(), target_date=target_date
         )
-        goal._history_user = _user(actor)  # type: ignore[attr-defined]
-        goal.save()
-        _touch(locked)
-        _audit(actor, "create", locked, "goal", ["domain", "description", "target_date"])
+        _save_part(actor, locked, goal, "create", "goal", ["domain", "description", "target_date"])
     return goal
 
 
@@ -475,10 +480,9 @@ def service_add(
             delivered_on=delivered_on,
             note=_text(note),
         )
-        service._history_user = _user(actor)  # type: ignore[attr-defined]
-        service.save()
-        _touch(locked)
-        _audit(actor, "create", locked, "service", ["kind", "domain", "provider", "status"])
+        _save_part(
+            actor, locked, service, "create", "service", ["kind", "domain", "provider", "status"]
+        )
     return service
 
 
@@ -829,10 +833,9 @@ def followup_schedule(
         if assigned_to is not None and assigned_to.agency_id != locked.lead_agency_id:
             raise _invalid("assigned_to", gettext("not a caseworker of the lead agency"))
         followup = FollowUp(case=locked, due_on=due_on, channel=channel, assigned_to=assigned_to)
-        followup._history_user = _user(actor)  # type: ignore[attr-defined]
-        followup.save()
-        _touch(locked)
-        _audit(actor, "create", locked, "followup", ["due_on", "channel", "assigned_to"])
+        _save_part(
+            actor, locked, followup, "create", "followup", ["due_on", "channel", "assigned_to"]
+        )
     return followup
 
 
@@ -903,10 +906,7 @@ def outcome_record(*, actor: Actor, case: Case, year: int, **values: Any) -> Out
         )
         for name, value in values.items():
             setattr(outcome, name, value)
-        outcome._history_user = _user(actor)  # type: ignore[attr-defined]
-        outcome.save()
-        _touch(locked)
-        _audit(actor, "record", locked, "outcome", sorted(values), year=year)
+        _save_part(actor, locked, outcome, "record", "outcome", sorted(values), year=year)
     return outcome
 
 

@@ -66,21 +66,13 @@ from saebom.web.requests import actor, is_htmx
 
 PAGE_SIZE = 50
 
-# The order of the case page; "referrals" is the lead agency's own (not a consented section).
+# The order of the case page: the sections, with the lead agency's own "referrals" (not a
+# consented section) after the benefits.
+_AFTER_BENEFITS = selectors.SECTIONS.index("benefits") + 1
 SECTION_ORDER = (
-    "profile",
-    "milestones",
-    "protection",
-    "officers",
-    "household",
-    "needs",
-    "plan",
-    "services",
-    "benefits",
+    *selectors.SECTIONS[:_AFTER_BENEFITS],
     "referrals",
-    "followups",
-    "notes",
-    "outcomes",
+    *selectors.SECTIONS[_AFTER_BENEFITS:],
 )
 
 
