@@ -643,6 +643,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             results.append(
                 f"RESULT caseload_{name}_{args.database} ratio={ratio:.2f} target={TARGET:.2f}"
             )
+            # The database's part alone: Saebom's statements, as sent, against the hand-written.
+            query_ratio = median["saebom_sql"] / median["baseline"]
+            results.append(
+                f"RESULT caseload_{name}_query_{args.database}"
+                f" ratio={query_ratio:.2f} target={TARGET:.2f}"
+            )
         small = saebom_queries(ordinary, None, False, 10)
         big = saebom_queries(largest, None, True, PAGE)
         print(
