@@ -291,3 +291,21 @@ def test_concurrent_service_saves_one_wins_the_other_is_told(
     assert stored.note == changes[winner].get("note", "first")
     assert AuditEvent.objects.filter(action="update", object_type="service").count() == 1
     assert audit_verify().ok
+
+
+@pytest.mark.django_db
+def test_the_conflict_names_what_a_reference_now_points_to(
+    caseworker: User, open_case: Case, other_agency: Agency
+) -> None:
+    """A changed provider reads as the agency's name, not as a database id."""
+    service = services.service_add(actor=caseworker, case=open_case, kind="legal_aid")
+    services.service_update(
+        actor=caseworker, service=service, expected_version=1, provider_id=other_agency.pk
+    )
+    with pytest.raises(StaleVersion) as stale:
+        services.service_update(
+            actor=caseworker, service=service, expected_version=1, status="in_progress"
+        )
+    message = str(stale.value)
+    assert f"provider: — → '{other_agency}'" in message and "provider_id" not in message
+    assert changed(stale.value) == {"provider_id": (None, other_agency.pk)}  # data for the API

@@ -27,19 +27,8 @@ class FieldChange:
 
 class StaleVersion(Conflict):
     def __init__(
-        self,
-        *,
-        expected: int,
-        current: int,
-        changes: list[FieldChange],
-        vocabularies: Mapping[str, str] | None = None,
+        self, *, expected: int, current: int, changes: list[FieldChange], described: str
     ) -> None:
-        labels = vocabularies or {}
-        described = "; ".join(
-            f"{c.field}: {_shown(c.then, labels.get(c.field))} → "
-            f"{_shown(c.now, labels.get(c.field))}"
-            for c in changes
-        )
         message = gettext(
             "Someone else saved this record since you opened it (your version %(expected)s, "
             "now %(current)s). Nothing of yours was saved. Changed meanwhile: %(changes)s. "
@@ -54,7 +43,14 @@ class StaleVersion(Conflict):
         self.current = current
 
 
-def _shown(value: Any, vocabulary: str | None) -> str:
+def _shown(record: models.Model | None, name: str, vocabulary: str | None) -> str:
+    """A field's value as a person reads it: a coded value by its label, a reference (``*_id``)
+    by the record it points to."""
+    if record is None:
+        return "—"
+    value = (
+        getattr(record, name.removesuffix("_id")) if name.endswith("_id") else getattr(record, name)
+    )
     if value in (None, ""):
         return "—"
     return repr(vocab.label(vocabulary, str(value)) if vocabulary else str(value))
@@ -77,11 +73,14 @@ def check_version(
         if expected < current
         else None
     )
-    changes = [
-        FieldChange(name, getattr(then, name) if then else None, getattr(locked, name))
-        for name in fields
-        if then is None or getattr(then, name) != getattr(locked, name)
-    ]
-    raise StaleVersion(
-        expected=expected, current=current, changes=changes, vocabularies=vocabularies
+    names = [n for n in fields if then is None or getattr(then, n) != getattr(locked, n)]
+    labels = vocabularies or {}
+    described = "; ".join(
+        f"{n.removesuffix('_id')}: {_shown(then, n, labels.get(n))} → "
+        f"{_shown(locked, n, labels.get(n))}"
+        for n in names
     )
+    changes = [
+        FieldChange(n, getattr(then, n) if then else None, getattr(locked, n)) for n in names
+    ]
+    raise StaleVersion(expected=expected, current=current, changes=changes, described=described)
