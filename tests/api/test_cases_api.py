@@ -983,3 +983,24 @@ def test_bad_referral_is_a_422_naming_the_field(
     assert response.status_code == 422
     assert field in json.dumps(problem_of(response)["detail"])
     assert not Referral.objects.exists()
+
+
+def test_the_receiving_side_never_reads_the_leads_reasons_nor_an_ended_purpose(
+    client: Client, caseworker: User, outsider: User, open_case: Case
+) -> None:
+    sent = call(
+        client, caseworker, "POST", f"/cases/{open_case.public_id}/referrals", referral_body()
+    )
+    referral_id = sent.json()["id"]
+    assert call(client, outsider, "POST", f"/referrals/{referral_id}/accept").status_code == 200
+    revoked = services.referral_revoke(
+        actor=caseworker,
+        referral=Referral.objects.get(pk=referral_id),
+        reason="she fears her brother works there",
+        for_person=True,
+    )
+    [row] = call(client, outsider, "GET", "/referrals").json()
+    assert row["purpose"] is None and row["revoke_reason"] == "" and row["state"] == "revoked"
+    lead = call(client, caseworker, "GET", f"/cases/{open_case.public_id}").json()
+    [own] = lead["referrals"]
+    assert own["revoke_reason"] == revoked.revoke_reason and own["purpose"] == "employment support"

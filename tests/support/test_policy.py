@@ -502,7 +502,7 @@ def test_a_pending_referral_dies_with_the_senders_lead(
     services.referral_accept(
         actor=outsider, referral=refer(open_case, kind="transfer", to=third_agency)
     )
-    with pytest.raises(Conflict, match="no longer led"):
+    with pytest.raises(Conflict, match="can no longer be accepted"):
         services.referral_accept(actor=partner, referral=to_beta)
     assert_hidden(partner, open_case)
 
@@ -634,3 +634,78 @@ def test_an_expired_partner_is_no_longer_listed(
     assert partner not in [m.user for m in selectors.members_of([open_case])[open_case.pk]]
     assert referral.state_on(selectors.today()) == "expired"
     assert not referral.purpose_shown_on(selectors.today())
+
+
+def test_an_agency_that_led_and_handed_on_keeps_no_earlier_referral(
+    caseworker: User,
+    partner: User,
+    outsider: User,
+    third_agency: Agency,
+    open_case: Case,
+    refer: Refer,
+) -> None:
+    """alpha refers to beta; alpha transfers to beta; beta transfers to gamma: beta is out."""
+    services.referral_accept(actor=partner, referral=refer(open_case))
+    services.referral_accept(actor=partner, referral=refer(open_case, kind="transfer"))
+    onward = refer(open_case, actor=partner, to=third_agency, kind="transfer")
+    services.referral_accept(actor=outsider, referral=onward)
+    assert_hidden(partner, open_case)
+
+
+def test_a_stale_partner_row_opens_no_notes(
+    monkeypatch: pytest.MonkeyPatch,
+    caseworker: User,
+    partner: User,
+    make_staff: Callable[..., User],
+    other_agency: Agency,
+    open_case: Case,
+    refer: Refer,
+) -> None:
+    services.note_add(actor=caseworker, case=open_case, text="private")
+    first = refer(open_case, sections=["profile"], valid_until=selectors.today() + timedelta(1))
+    services.referral_accept(actor=partner, referral=first)
+    move_to(monkeypatch, selectors.today() + timedelta(days=2))  # bob's referral has expired
+    eve = make_staff(agency=other_agency, username="eve")
+    with_notes = refer(open_case, sections=["profile", "notes"])
+    services.referral_accept(actor=eve, referral=with_notes)
+    assert "notes" in case_access(eve, open_case.public_id).sections
+    assert "notes" not in case_access(partner, open_case.public_id).sections
+
+
+def test_opening_a_case_another_agency_holds_answers_not_found(
+    partner: User, other_agency: Agency, open_case: Case
+) -> None:
+    ArrivalFactory(
+        agency=other_agency, person=open_case.person
+    )  # the same person, registered there
+    with pytest.raises(NotFound):
+        services.case_open(actor=partner, person=open_case.person)
+
+
+def test_referred_agencies_see_no_other_partners(
+    caseworker: User,
+    partner: User,
+    outsider: User,
+    third_agency: Agency,
+    open_case: Case,
+    refer: Refer,
+) -> None:
+    services.referral_accept(actor=partner, referral=refer(open_case))
+    services.referral_accept(actor=outsider, referral=refer(open_case, to=third_agency))
+    seen_by_beta = selectors.members_seen_by(case_access(partner, open_case.public_id))
+    assert outsider not in [m.user for m in seen_by_beta]
+    seen_by_alpha = selectors.members_seen_by(case_access(caseworker, open_case.public_id))
+    assert {partner, outsider} <= {m.user for m in seen_by_alpha}
+
+
+def test_a_transfers_purpose_is_the_receivers_only_while_it_leads(
+    partner: User, outsider: User, third_agency: Agency, open_case: Case, refer: Refer
+) -> None:
+    transfer = refer(open_case, kind="transfer")
+    services.referral_accept(actor=partner, referral=transfer)
+    transfer.refresh_from_db()
+    assert transfer.purpose_shown_on(selectors.today())
+    onward = refer(open_case, actor=partner, to=third_agency, kind="transfer")
+    services.referral_accept(actor=outsider, referral=onward)
+    transfer.refresh_from_db()
+    assert not transfer.purpose_shown_on(selectors.today())

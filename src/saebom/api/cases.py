@@ -408,11 +408,11 @@ def _summary(case: Case) -> dict[str, Any]:
     }
 
 
-def _referral_out(referral: Referral, *, purpose_while_running: bool = False) -> dict[str, Any]:
-    """A referral as the API shows it; ``purpose_while_running``: its purpose (it can name a
-    person's need) only while it runs, as the receiving agency's list shows it."""
+def _referral_out(referral: Referral, *, holder: bool) -> dict[str, Any]:
+    """A referral as the API shows it. The agency leading the case reads all of it; the
+    receiving side reads the purpose (it can name a person's need) only while the referral
+    runs, and never the reasons the lead recorded for revoking it."""
     day = selectors.today()
-    shown = not purpose_while_running or referral.purpose_shown_on(day)
     return {
         "id": referral.pk,
         "case": referral.case.public_id,
@@ -420,7 +420,7 @@ def _referral_out(referral: Referral, *, purpose_while_running: bool = False) ->
         "from_agency": referral.from_agency.code,
         "to_agency": referral.to_agency.code,
         "sections": referral.section_list,
-        "purpose": referral.purpose if shown else None,
+        "purpose": referral.purpose if holder or referral.purpose_shown_on(day) else None,
         "consent_given_on": referral.consent_given_on,
         "valid_until": referral.valid_until,
         "status": referral.status,
@@ -429,14 +429,15 @@ def _referral_out(referral: Referral, *, purpose_while_running: bool = False) ->
         "responded_at": referral.responded_at,
         "decline_reason": referral.decline_reason,
         "revoked_at": referral.revoked_at,
-        "revoke_reason": referral.revoke_reason,
+        "revoke_reason": referral.revoke_reason if holder else "",
         "revoked_for_person": referral.revoked_for_person,
     }
 
 
-def _referral(pk: int) -> dict[str, Any]:
+def _referral(pk: int, actor: User) -> dict[str, Any]:
     related = ("case", "from_agency", "to_agency")
-    return _referral_out(Referral.objects.select_related(*related).get(pk=pk))
+    referral = Referral.objects.select_related(*related).get(pk=pk)
+    return _referral_out(referral, holder=selectors.holds_the_record(actor, referral))
 
 
 def _case_out(access: CaseAccess) -> dict[str, Any]:
@@ -452,7 +453,9 @@ def _case_out(access: CaseAccess) -> dict[str, Any]:
     out.update((section, document[section]) for section in document["sections"])
     if access.is_lead_agency:
         referrals = access.case.referrals.select_related("case", "from_agency", "to_agency")
-        out["referrals"] = [_referral_out(r) for r in referrals.order_by("created_at", "pk")]
+        out["referrals"] = [
+            _referral_out(r, holder=True) for r in referrals.order_by("created_at", "pk")
+        ]
     return out
 
 
@@ -660,7 +663,7 @@ def referral_create(
             valid_until=payload.valid_until,
             kind=payload.kind,
         )
-    return Status(201, _referral(referral.pk))
+    return Status(201, _referral(referral.pk, _actor(request)))
 
 
 @router.get("/referrals", response=list[ReferralOut])
@@ -675,7 +678,8 @@ def referral_list(
         referrals = referrals.filter(status=status)
     limit, offset = max(1, min(limit, 1000)), max(0, offset)
     page = referrals[offset : offset + limit]
-    return [_referral_out(r, purpose_while_running=True) for r in page]
+    actor = _actor(request)
+    return [_referral_out(r, holder=selectors.holds_the_record(actor, r)) for r in page]
 
 
 def _responding(request: HttpRequest, referral_id: int, *actions: Action) -> Referral:
@@ -690,14 +694,14 @@ def referral_accept(request: HttpRequest, referral_id: int) -> dict[str, Any]:
     """Accept a referral to the actor's agency: it sees the consented sections at once."""
     referral = _responding(request, referral_id, Action.REFERRAL_RESPOND)
     services.referral_accept(actor=_actor(request), referral=referral)
-    return _referral(referral.pk)
+    return _referral(referral.pk, _actor(request))
 
 
 @router.post("/referrals/{referral_id}/decline", response=ReferralOut)
 def referral_decline(request: HttpRequest, referral_id: int, payload: DeclineIn) -> dict[str, Any]:
     referral = _responding(request, referral_id, Action.REFERRAL_RESPOND)
     services.referral_decline(actor=_actor(request), referral=referral, reason=payload.reason)
-    return _referral(referral.pk)
+    return _referral(referral.pk, _actor(request))
 
 
 @router.post("/referrals/{referral_id}/revoke", response=ReferralOut)
@@ -711,4 +715,4 @@ def referral_revoke(request: HttpRequest, referral_id: int, payload: RevokeIn) -
         reason=payload.reason,
         for_person=payload.for_person,
     )
-    return _referral(referral.pk)
+    return _referral(referral.pk, _actor(request))

@@ -28,7 +28,7 @@ from saebom.core.policy import Action
 from saebom.registry.exporting import SYNTHETIC_NOTE, Export
 from saebom.support import selectors
 from saebom.support.benefits import ledger, rates_year
-from saebom.support.models import Assessment, Case, Service
+from saebom.support.models import Assessment, Case, CaseMember, Service
 from saebom.support.selectors import CaseAccess
 
 FORMAT_VERSION = 1
@@ -261,6 +261,11 @@ def case_document(access: CaseAccess, *, exporting: bool = False) -> dict[str, A
     }
     for section in sections:
         document[section] = SECTION_READERS[section](case)
+    if "profile" in document and not access.is_lead_agency:
+        # As selectors.members_seen_by: a referred agency is not shown the partners.
+        document["profile"]["members"] = [
+            m for m in document["profile"]["members"] if m["role"] != CaseMember.Role.PARTNER
+        ]
     return document
 
 

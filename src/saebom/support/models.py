@@ -346,15 +346,21 @@ class Referral(models.Model):
         )
 
     def state_on(self, day: date) -> str:
-        """The status as people should read it: "expired" once the consent has run out."""
-        running = self.status in (self.Status.PENDING, self.Status.ACCEPTED)
-        if running and self.valid_until < day and self.kind == self.Kind.REFERRAL:
+        """The status as people should read it: "expired" once the consent has run out (of a
+        pending referral or transfer, or of an accepted referral; an accepted transfer is done)."""
+        pending = self.status == self.Status.PENDING
+        running = self.status == self.Status.ACCEPTED and self.kind == self.Kind.REFERRAL
+        if (pending or running) and self.valid_until < day:
             return "expired"
         return self.status
 
     def purpose_shown_on(self, day: date) -> bool:
-        """The purpose (it can name a person's need) is shown only while the referral runs."""
-        return self.state_on(day) in (self.Status.PENDING, self.Status.ACCEPTED)
+        """Whether the receiving agency may still read the purpose (it can name a person's
+        need): while the referral runs, or while a transfer it accepted keeps it the lead."""
+        state = self.state_on(day)
+        if self.kind == self.Kind.TRANSFER and state == self.Status.ACCEPTED:
+            return self.case.lead_agency_id == self.to_agency_id
+        return state in (self.Status.PENDING, self.Status.ACCEPTED)
 
 
 class FollowUp(models.Model):

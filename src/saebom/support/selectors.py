@@ -118,7 +118,10 @@ def access_to(actor: Actor, case: Case) -> CaseAccess:
     if isinstance(actor, SystemActor):
         return CaseAccess(case, frozenset(SECTIONS), True, False, True)
     is_lead = case.lead_agency_id == actor.agency_id
-    is_member = CaseMember.objects.filter(case=case, user_id=actor.pk).exists()
+    is_member = any(
+        _counts(m, today())
+        for m in CaseMember.objects.filter(case=case, user_id=actor.pk).select_related("referral")
+    )
     referrals: tuple[Referral, ...] = ()
     if is_lead:
         sections = set(SECTIONS)
@@ -270,10 +273,30 @@ def members_of(cases: Iterable[Case]) -> dict[int, list[CaseMember]]:
     for member in CaseMember.objects.filter(case__in=list(cases)).select_related(
         "user", "referral"
     ):
-        if member.referral is not None and not member.referral.is_active_on(day):
-            continue
-        members.setdefault(member.case_id, []).append(member)
+        if _counts(member, day):
+            members.setdefault(member.case_id, []).append(member)
     return members
+
+
+def members_seen_by(access: CaseAccess) -> list[CaseMember]:
+    """The members a reader of the case may see: all of them for the lead agency; without the
+    partners for a referred agency (other partners would tell it which agencies are involved,
+    which the person did not agree to share with it)."""
+    members = members_of([access.case]).get(access.case.pk, [])
+    if access.is_lead_agency:
+        return members
+    return [m for m in members if m.role != CaseMember.Role.PARTNER]
+
+
+def _counts(member: CaseMember, day: date) -> bool:
+    """A partner is a member only while the referral that let their agency in still runs."""
+    return member.referral is None or member.referral.is_active_on(day)
+
+
+def holds_the_record(actor: Actor, referral: Referral) -> bool:
+    """Whether the actor's agency leads the referral's case now: it reads the whole referral
+    (purpose, reasons); the receiving side reads the purpose only while it runs."""
+    return isinstance(actor, SystemActor) or referral.case.lead_agency_id == actor.agency_id
 
 
 # --- added for the web pages ---------------------------------------------------------------

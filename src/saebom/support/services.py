@@ -170,7 +170,10 @@ def case_open(
         # The person's row is the lock: two caseworkers opening the same case take turns, and
         # the second is told, instead of failing on the unique index.
         list(Person.objects.select_for_update().filter(pk=person.pk).values_list("pk"))
-        if Case.objects.filter(person=person).exists():
+        existing = Case.objects.filter(person=person).first()
+        if existing is not None:
+            if not selectors.cases_visible_to(actor).filter(pk=existing.pk).exists():
+                raise NotFound(gettext("Not found."))  # another agency's: not even that it exists
             raise Conflict(gettext("this person already has a case"), field="person")
         agency = actor.agency if not isinstance(actor, SystemActor) else _operator()
         case = Case(
@@ -699,7 +702,8 @@ def referral_accept(*, actor: Actor, referral: Referral) -> Referral:
         locked = _pending_for(user, referral)
         case = Case.objects.select_for_update().get(pk=locked.case_id)
         if locked.from_agency_id != case.lead_agency_id:
-            raise Conflict(gettext("the case is no longer led by the agency that referred it"))
+            # Neutral: the receiver is not told that the case changed hands.
+            raise Conflict(gettext("this referral can no longer be accepted"))
         locked.status = Referral.Status.ACCEPTED
         locked.responded_by, locked.responded_at = user, timezone.now()
         locked._history_user = user  # type: ignore[attr-defined]
@@ -707,7 +711,7 @@ def referral_accept(*, actor: Actor, referral: Referral) -> Referral:
         if locked.kind == Referral.Kind.TRANSFER:
             _transfer(user, case, locked)
         else:
-            CaseMember.objects.get_or_create(
+            CaseMember.objects.update_or_create(  # a stale partner row follows the new referral
                 case=case,
                 user=user,
                 defaults={"role": CaseMember.Role.PARTNER, "referral": locked},
@@ -731,6 +735,19 @@ def _transfer(actor: User, case: Case, referral: Referral) -> None:
     CaseMember.objects.filter(case=case).filter(
         Q(referral__isnull=True) | Q(user__agency_id=referral.to_agency_id)
     ).delete()
+    # The new lead's earlier referrals are done: left running, they would let it back in once
+    # it hands the case on.
+    Referral.objects.filter(
+        case=case,
+        to_agency_id=referral.to_agency_id,
+        kind=Referral.Kind.REFERRAL,
+        status__in=(Referral.Status.PENDING, Referral.Status.ACCEPTED),
+    ).update(
+        status=Referral.Status.REVOKED,
+        revoked_by=actor,
+        revoked_at=timezone.now(),
+        revoke_reason="superseded: the agency leads the case",
+    )
     case.lead_agency_id = referral.to_agency_id
     case.status = Case.Status.TRANSFERRED
     case.version += 1
@@ -881,6 +898,11 @@ def notes_export_consent_set(*, actor: Actor, case: Case, given_on: date | None)
     """Record (or, with None, withdraw) the person's consent that notes may be exported."""
     with transaction.atomic():
         locked = _writable(actor, case)
+        member = not isinstance(actor, SystemActor) and locked.members.filter(user=actor).exists()
+        if not member:
+            raise PermissionDenied(
+                gettext("only members of the case record consent about its notes")
+            )
         locked.notes_export_consent_on = given_on  # not a field of the edit form: no new version
         locked._history_user = _user(actor)  # type: ignore[attr-defined]
         locked.save()

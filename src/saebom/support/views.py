@@ -277,7 +277,7 @@ def _case_context(
         "bound": set(bound),
     }
     if "profile" in sees:
-        context["members"] = selectors.members_of([case]).get(case.pk, [])
+        context["members"] = selectors.members_seen_by(access)
         context["case_form"] = form("case", lambda: _case_form(case))
         context["member_form"] = form("member", lambda: _member_form(case))
     if "milestones" in sees:
@@ -908,6 +908,9 @@ def _render_inbox(
             "decline_form": (bound or {}).get(r.pk) or DeclineForm(prefix=f"decline-{r.pk}"),
             "active": r.is_active_on(today),
             "state": r.state_on(today),
+            # Not offered once the sender no longer leads the case (nor is that said).
+            "acceptable": r.state_on(today) == Referral.Status.PENDING
+            and r.from_agency_id == r.case.lead_agency_id,
             "purpose_shown": r.purpose_shown_on(today),
             "may_end": r.revocable() and services.referral_side(user, r) is not None,
         }
