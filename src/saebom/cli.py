@@ -23,6 +23,7 @@ commands:
   worker                  run background tasks
   audit verify | head     verify the tamper-evident audit chain, or print its head
   keys rotate | status    rotate the field-encryption keys, or count values per key
+  evidence verify         re-hash every stored evidence file; exit 1 naming any bad one
 
 Any Django management command also works (saebom migrate, saebom shell, saebom check --deploy).
 `saebom COMMAND --help` describes each command's options.

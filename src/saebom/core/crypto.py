@@ -129,6 +129,20 @@ class KeyRing:
             raise DecryptionError("encrypted value failed authentication") from None
         return opened.decode("utf-8")
 
+    def encrypt_bytes(self, plaintext: bytes, aad: bytes) -> tuple[str, bytes]:
+        """``(key id, nonce + ciphertext + tag)`` under the active key, for files (blobs)."""
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        return self.active_id, nonce + self._cipher(self.active_id).encrypt(nonce, plaintext, aad)
+
+    def decrypt_bytes(self, key_id: str, sealed: bytes, aad: bytes) -> bytes:
+        """The inverse of :meth:`encrypt_bytes`; fails closed with :class:`DecryptionError`."""
+        if key_id not in self.keys:
+            raise DecryptionError(f"key {key_id!r} is not in the key ring")
+        try:
+            return self._cipher(key_id).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], aad)
+        except (InvalidTag, ValueError):
+            raise DecryptionError("encrypted file failed authentication") from None
+
     def blind_index(self, normalised: str, purpose: str) -> str:
         message = f"{purpose}\x00{normalised}".encode()
         return hmac.new(self.index_key, message, hashlib.sha256).hexdigest()[:32]

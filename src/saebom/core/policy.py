@@ -73,6 +73,8 @@ class Action(enum.StrEnum):
     REFERRAL_RESPOND = "referral.respond"  # accept or decline, as receiving agency
     BENEFIT_RATES_MANAGE = "benefit_rates.manage"
     OUTCOME_STATS_VIEW = "outcome_stats.view"  # indicators only, disclosure-controlled
+    EVIDENCE_UPLOAD = "evidence.upload"
+    EVIDENCE_VIEW = "evidence.view"  # list, metadata, and opening the file (each opening logged)
 
 
 R = Role
@@ -131,6 +133,10 @@ POLICY: dict[Action, dict[Role, Scope]] = {
         R.STATISTICIAN: Scope.ALL,
         R.RESEARCHER: Scope.ALL,
     },
+    # Evidence files stay with the agency that holds them; researchers and statisticians work
+    # from testimony summaries, never from the files.
+    Action.EVIDENCE_UPLOAD: {R.DOCUMENTER: Scope.AGENCY, R.ADMIN: Scope.AGENCY},
+    Action.EVIDENCE_VIEW: {R.DOCUMENTER: Scope.AGENCY, R.ADMIN: Scope.AGENCY},
 }
 
 
