@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.test import Client
+from django.utils import translation
 
 from saebom.accounts.models import Agency, User
 from saebom.core.policy import Role
@@ -41,3 +42,11 @@ def client_for(make_user: Callable[..., User]) -> Callable[..., Client]:
         return client
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def english_messages() -> Iterator[None]:
+    """Tests read messages in English (the catalogue test checks the Korean); a test or a
+    request may still switch languages inside it."""
+    with translation.override("en"):
+        yield

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 
 import pytest
-from django.utils import translation
 
 from saebom.accounts.models import Agency, User
 from saebom.core.policy import Role
@@ -99,10 +98,3 @@ def refer(caseworker: User, other_agency: Agency) -> Callable[..., Referral]:
         )
 
     return send
-
-
-@pytest.fixture(autouse=True)
-def english_messages() -> Iterator[None]:
-    """Service messages are checked in English (the Korean catalogue has its own test)."""
-    with translation.override("en"):
-        yield

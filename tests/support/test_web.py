@@ -5,7 +5,7 @@ a caseload whose number of queries does not grow with its rows."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -14,7 +14,6 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import translation
 
 from saebom.accounts.models import Agency, User
 from saebom.core.models import AuditEvent
@@ -115,15 +114,6 @@ def refer(
 
 
 # --- fixtures ------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def _keep_the_language() -> Iterator[None]:
-    """The test client's requests activate English in this thread (LocaleMiddleware); put back
-    the language the next test module expects."""
-    language = translation.get_language()
-    yield
-    translation.activate(language)
 
 
 @pytest.fixture

@@ -345,6 +345,12 @@ class Referral(models.Model):
             self.status == self.Status.ACCEPTED and self.kind == self.Kind.REFERRAL
         )
 
+    def acceptable_on(self, day: date) -> bool:
+        """Pending, consent running, and sent by the agency that still leads the case."""
+        return self.state_on(day) == self.Status.PENDING and (
+            self.from_agency_id == self.case.lead_agency_id
+        )
+
     def state_on(self, day: date) -> str:
         """The status as people should read it: "expired" once the consent has run out (of a
         pending referral or transfer, or of an accepted referral; an accepted transfer is done)."""

@@ -28,7 +28,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from saebom.accounts.models import User
-from saebom.core import policy
+from saebom.core import policy, vocab
 from saebom.core.actors import Actor, SystemActor
 from saebom.core.exceptions import NotFound
 from saebom.core.policy import Action, Scope
@@ -151,8 +151,6 @@ def needs_changes(case: Case) -> tuple[list[Assessment], list[DomainChange]]:
     """Every assessment of the case and, per domain, how its severity moved between them."""
     assessments = list(case.assessments.prefetch_related("scores").order_by("assessed_on", "pk"))
     by_domain: dict[str, list[int | None]] = {}
-    from saebom.core import vocab
-
     for domain in vocab.codes("need_domain"):
         by_domain[domain] = [
             next((s.severity for s in a.scores.all() if s.domain == domain), None)

@@ -419,6 +419,14 @@ def _editable(request: HttpRequest, public_id: str) -> CaseAccess:
     return access
 
 
+def _part(parts: Any, pk: int) -> Any:
+    """One record of a case (a goal, a service...) by its id, looked up in that case only."""
+    found = parts.filter(pk=pk).first()
+    if found is None:
+        raise NotFound(_("Not found."))
+    return found
+
+
 def _saved(request: HttpRequest, public_id: str, section: str, message: str) -> HttpResponse:
     """After a write: the case body again (htmx) or a redirect to the section."""
     try:
@@ -641,9 +649,7 @@ def goal_add(request: HttpRequest, public_id: str) -> HttpResponse:
 @policy.route(Action.CASE_UPDATE)
 def goal_update(request: HttpRequest, public_id: str, goal_id: int) -> HttpResponse:
     access = _editable(request, public_id)
-    goal = access.case.goals.filter(pk=goal_id).first()
-    if goal is None:
-        raise NotFound(_("Not found."))
+    goal = _part(access.case.goals, goal_id)
     form = _goal_update_form(goal, request.POST)
 
     def perform(data: dict[str, Any]) -> None:
@@ -685,9 +691,7 @@ def service_add(request: HttpRequest, public_id: str) -> HttpResponse:
 @policy.route(Action.CASE_UPDATE)
 def service_update(request: HttpRequest, public_id: str, service_id: int) -> HttpResponse:
     access = _editable(request, public_id)
-    service = access.case.services.filter(pk=service_id).first()
-    if service is None:
-        raise NotFound(_("Not found."))
+    service = _part(access.case.services, service_id)
     form = _service_update_form(service, request.POST)
 
     def perform(data: dict[str, Any]) -> None:
@@ -800,9 +804,7 @@ def followup_schedule(request: HttpRequest, public_id: str) -> HttpResponse:
 @policy.route(Action.CASE_UPDATE)
 def followup_update(request: HttpRequest, public_id: str, followup_id: int) -> HttpResponse:
     access = _editable(request, public_id)
-    followup = access.case.followups.filter(pk=followup_id).first()
-    if followup is None:
-        raise NotFound(_("Not found."))
+    followup = _part(access.case.followups, followup_id)
     form = _followup_update_form(followup, request.POST)
 
     def perform(data: dict[str, Any]) -> None:
@@ -909,8 +911,7 @@ def _render_inbox(
             "active": r.is_active_on(today),
             "state": r.state_on(today),
             # Not offered once the sender no longer leads the case (nor is that said).
-            "acceptable": r.state_on(today) == Referral.Status.PENDING
-            and r.from_agency_id == r.case.lead_agency_id,
+            "acceptable": r.acceptable_on(today),
             "purpose_shown": r.purpose_shown_on(today),
             "may_end": r.revocable() and services.referral_side(user, r) is not None,
         }

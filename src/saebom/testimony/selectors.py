@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from saebom.core import policy
 from saebom.core.actors import Actor
 from saebom.core.policy import Action
-from saebom.testimony.models import CustodyEvent, EvidenceFile
+from saebom.testimony.models import EvidenceFile
 
 
 def evidence_visible_to(actor: Actor) -> QuerySet[EvidenceFile]:
@@ -21,8 +21,3 @@ def evidence_get(actor: Actor, public_id: str) -> EvidenceFile:
     return policy.get_visible(
         actor, Action.EVIDENCE_VIEW, EvidenceFile.objects.all(), public_id=public_id
     )
-
-
-def custody_of(actor: Actor, evidence: EvidenceFile) -> QuerySet[CustodyEvent]:
-    visible = evidence_get(actor, evidence.public_id)
-    return CustodyEvent.objects.filter(evidence=visible).order_by("at", "id")
