@@ -283,6 +283,8 @@ SAEBOM_STATS_MIN_CELL = env_int("SAEBOM_STATS_MIN_CELL", 5, minimum=3, maximum=1
 SAEBOM_PUBLIC_STATS = env_bool("SAEBOM_PUBLIC_STATS", False)
 SAEBOM_API_TOKEN_DAYS = env_int("SAEBOM_API_TOKEN_DAYS", 90, minimum=1, maximum=366)
 # Largest evidence file accepted (testimony.services.evidence_upload), in MiB.
+# Uploads are kept in memory, never in a clear temporary file (core/uploads.py).
+FILE_UPLOAD_HANDLERS = ["saebom.core.uploads.BoundedMemoryUploadHandler"]
 SAEBOM_EVIDENCE_MAX_MB = env_int("SAEBOM_EVIDENCE_MAX_MB", 50, minimum=1, maximum=4096)
 # Where the encrypted evidence files live (core.blobs); a separate volume is fine.
 SAEBOM_EVIDENCE_DIR = Path(env_str("SAEBOM_EVIDENCE_DIR", str(DATA_DIR / "evidence"))).resolve()

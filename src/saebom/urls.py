@@ -10,6 +10,7 @@ urlpatterns = [
     path("arrivals/", include("saebom.registry.urls")),
     path("cases/", include("saebom.support.urls")),
     path("stats/", include("saebom.stats.urls")),
+    path("testimonies/", include("saebom.testimony.urls")),
     path("public/stats", stats_views.public_statistics, name="public_statistics"),
     path("accounts/", include("allauth.urls")),
     path("i18n/setlang/", public_route(set_language), name="set_language"),

@@ -319,3 +319,55 @@ class TestVerifyCommand:
         proc = run_cli("evidence", "verify", extra_env={"SAEBOM_EVIDENCE_DIR": str(store)})
         assert proc.returncode == 1
         assert f"{gone.sha256} statement.pdf: missing" in proc.stderr
+
+
+@pytest.mark.django_db
+class TestWorkingCopiesDownloadsAndLinks:
+    def test_working_copy_is_a_new_file_and_the_original_is_untouched(
+        self, store: Path, documenter: User
+    ) -> None:
+        from saebom.testimony.services import evidence_working_copy
+
+        original = upload(documenter)
+        redacted = b"%PDF-1.7\nredacted statement\n%%EOF\n"
+        copy = evidence_working_copy(
+            actor=documenter, original=original, filename="statement-redacted.pdf", data=redacted
+        )
+        assert copy.is_working_copy and copy.original == original
+        assert evidence_open(actor=documenter, evidence=original) == PDF
+        assert evidence_open(actor=documenter, evidence=copy) == redacted
+        assert [e.action for e in original.custody.all()][:3] == ["received", "uploaded", "copied"]
+        assert original.custody.get(action="copied").note == copy.public_id
+        assert copy.custody.first().action == "uploaded"  # type: ignore[union-attr]
+        with pytest.raises(SaebomError, match="original"):
+            evidence_working_copy(
+                actor=documenter, original=copy, filename="again.pdf", data=b"%PDF-1.7\nx\n"
+            )
+
+    def test_download_is_a_custody_event_and_audited(self, store: Path, documenter: User) -> None:
+        from saebom.testimony.services import evidence_download
+
+        evidence = upload(documenter)
+        assert evidence_download(actor=documenter, evidence=evidence) == PDF
+        assert evidence.custody.last().action == "downloaded"  # type: ignore[union-attr]
+        assert AuditEvent.objects.filter(action="download", object_id=evidence.public_id).exists()
+
+    def test_linking_to_a_testimony_stays_within_the_agency(
+        self,
+        store: Path,
+        documenter: User,
+        other_agency: Agency,
+        make_testimony: Callable[..., Any],
+    ) -> None:
+        from saebom.testimony.services import evidence_link
+
+        evidence = upload(documenter)
+        testimony = make_testimony(documenter)
+        evidence_link(actor=documenter, evidence=evidence, testimony=testimony)
+        assert list(testimony.evidence_files.all()) == [evidence]
+        stranger = User.objects.create(username="sid", role=Role.DOCUMENTER, agency=other_agency)
+        with pytest.raises(NotFound):
+            evidence_link(actor=stranger, evidence=evidence, testimony=testimony)
+        theirs = make_testimony(stranger)
+        with pytest.raises(NotFound):
+            evidence_link(actor=documenter, evidence=evidence, testimony=theirs)

@@ -20,6 +20,12 @@ def users_visible_to(actor: Actor) -> QuerySet[User]:
     )
 
 
+def colleagues_of(actor: User) -> QuerySet[User]:
+    """The active accounts of the actor's agency, by user name: whom a form may name (an
+    interviewer). User names only; managing accounts needs ``users_visible_to``."""
+    return User.objects.filter(agency_id=actor.agency_id, is_active=True).order_by("username")
+
+
 def api_tokens_of(actor: User) -> QuerySet[ApiToken]:
     return policy.scoped(actor, Action.TOKEN_MANAGE, ApiToken.objects.all(), owner_field="user")
 

@@ -112,11 +112,13 @@ from saebom.api.arrivals import router as arrivals_router  # noqa: E402 (needs `
 from saebom.api.cases import router as cases_router  # noqa: E402
 from saebom.api.stats import public_router as public_stats_router  # noqa: E402
 from saebom.api.stats import router as stats_router  # noqa: E402
+from saebom.api.testimonies import router as testimonies_router  # noqa: E402
 
 api.add_router("/", arrivals_router)
 api.add_router("/", cases_router)
 api.add_router("/", stats_router)
 api.add_router("/", public_stats_router)
+api.add_router("/", testimonies_router)
 
 
 def _actor(request: HttpRequest) -> User:

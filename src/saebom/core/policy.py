@@ -75,6 +75,15 @@ class Action(enum.StrEnum):
     OUTCOME_STATS_VIEW = "outcome_stats.view"  # indicators only, disclosure-controlled
     EVIDENCE_UPLOAD = "evidence.upload"
     EVIDENCE_VIEW = "evidence.view"  # list, metadata, and opening the file (each opening logged)
+    # Researchers: summaries and coding of their agency's testimonies and of those consented
+    # for publication, never withdrawn ones (testimony/selectors.py).
+    TESTIMONY_VIEW = "testimony.view"
+    TESTIMONY_CONFIDENTIAL = "testimony.confidential"  # transcripts, identities, names
+    TESTIMONY_RECORD = "testimony.record"  # interviews, consent, sealing, coding, corroboration
+    TESTIMONY_EXPORT = "testimony.export"  # only what the consent covers for the scope asked
+    TESTIMONY_IMPORT = "testimony.import"
+    PLACE_VIEW = "place.view"
+    PLACE_MANAGE = "place.manage"  # the gazetteer is shared by every agency
 
 
 R = Role
@@ -137,6 +146,17 @@ POLICY: dict[Action, dict[Role, Scope]] = {
     # from testimony summaries, never from the files.
     Action.EVIDENCE_UPLOAD: {R.DOCUMENTER: Scope.AGENCY, R.ADMIN: Scope.AGENCY},
     Action.EVIDENCE_VIEW: {R.DOCUMENTER: Scope.AGENCY, R.ADMIN: Scope.AGENCY},
+    Action.TESTIMONY_VIEW: {
+        R.DOCUMENTER: Scope.AGENCY,
+        R.ADMIN: Scope.AGENCY,
+        R.RESEARCHER: Scope.ALL,
+    },
+    Action.TESTIMONY_CONFIDENTIAL: {R.DOCUMENTER: Scope.AGENCY, R.ADMIN: Scope.AGENCY},
+    Action.TESTIMONY_RECORD: {R.DOCUMENTER: Scope.AGENCY, R.ADMIN: Scope.AGENCY},
+    Action.TESTIMONY_EXPORT: {R.DOCUMENTER: Scope.AGENCY, R.ADMIN: Scope.AGENCY},
+    Action.TESTIMONY_IMPORT: {R.DOCUMENTER: Scope.AGENCY, R.ADMIN: Scope.AGENCY},
+    Action.PLACE_VIEW: {R.DOCUMENTER: Scope.ALL, R.ADMIN: Scope.ALL, R.RESEARCHER: Scope.ALL},
+    Action.PLACE_MANAGE: {R.ADMIN: Scope.ALL},
 }
 
 

@@ -16,6 +16,7 @@ from saebom.core.policy import Role
 from saebom.core.services import installation_mark_demo
 from saebom.demo.cases import demo_cases_load
 from saebom.demo.synthetic import synthetic_arrivals
+from saebom.demo.testimonies import demo_testimonies_load
 from saebom.registry.models import Arrival
 from saebom.registry.services import Progress, arrivals_save
 
@@ -74,6 +75,9 @@ def demo_arrivals_load(*, actor: Actor, seed: int, progress: Progress | None = N
     return counts.created
 
 
+DEMO_TESTIMONIES = 300
+
+
 def demo_load(*, actor: Actor, seed: int, progress: Progress | None = None) -> list[DemoLogin]:
     installation_mark_demo(actor=actor, seed=seed)
     demo_arrivals_load(actor=actor, seed=seed, progress=progress)
@@ -84,5 +88,8 @@ def demo_load(*, actor: Actor, seed: int, progress: Progress | None = None) -> l
         lead=User.objects.get(username=f"demo_{Role.CASEWORKER.value}"),
         seed=seed,
         today=timezone.localdate(),
+    )
+    demo_testimonies_load(
+        Agency.objects.get(code=DEFAULT_AGENCY_CODE), DEMO_TESTIMONIES, seed=seed, actor=actor
     )
     return logins

@@ -9,6 +9,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from saebom.core import vocab
+from saebom.core.uploads import IMPORT_MAX_BYTES
 from saebom.registry.interchange import VOCABULARY_OF, ArrivalData, RowInvalid, parse_row
 
 DATE_HELP = _("YYYY, YYYY-MM or YYYY-MM-DD: as precise as known")
@@ -76,7 +77,7 @@ class ImportForm(forms.Form):
     )
     dry_run = forms.BooleanField(label=_("Only check the file; write nothing"), required=False)
 
-    MAX_UPLOAD = 20 * 1024 * 1024
+    MAX_UPLOAD = IMPORT_MAX_BYTES
 
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]

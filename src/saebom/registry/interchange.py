@@ -50,7 +50,7 @@ MAX_RECORD_ID, MAX_NAME = 64, 200
 EARLIEST_YEAR = 1945  # arrivals and departures
 EARLIEST_BIRTH_YEAR = 1900
 _FOUR_DIGITS = re.compile(r"^[0-9]{4}$")
-FORMULA_STARTS = ("=", "+", "-", "@")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP: CSV injection
 _PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # line breaks and tabs included: one line per cell
 

@@ -18,6 +18,7 @@ from saebom.core import policy, vocab
 from saebom.core.actors import Actor, SystemActor
 from saebom.core.audit import audit_record
 from saebom.core.exceptions import Conflict, NotFound, PermissionDenied, SaebomError
+from saebom.core.inputs import clean_text, invalid, vocab_code
 from saebom.core.policy import Action
 from saebom.core.versioning import check_version
 from saebom.registry.models import Person
@@ -65,14 +66,8 @@ def _staff(actor: Actor) -> User:
     return actor
 
 
-def _text(value: str | None) -> Any:
-    """Free text as stored: trimmed, and NULL (not an encrypted empty string) when empty."""
-    return (value or "").strip() or None
-
-
-def _invalid(field: str, reason: str) -> SaebomError:
-    """A bad value: the message names the field first (the web shows it next to the field)."""
-    return SaebomError(f"{field}: {reason}", field=field)
+_text = clean_text
+_invalid = invalid
 
 
 def _not_here(names: set[str]) -> SaebomError:
@@ -81,11 +76,7 @@ def _not_here(names: set[str]) -> SaebomError:
     )
 
 
-def _code(vocabulary: str, value: str, field: str) -> str:
-    try:
-        return vocab.resolve(vocabulary, value)
-    except vocab.UnknownTerm as unknown:
-        raise _invalid(field, str(unknown)) from None
+_code = vocab_code
 
 
 def _writable(actor: Actor, case: Case) -> Case:

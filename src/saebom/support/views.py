@@ -63,6 +63,7 @@ from saebom.support.models import Case, FollowUp, Goal, Referral, Service
 from saebom.support.outcomes import national_figures, outcome_indicators
 from saebom.support.selectors import CaseAccess
 from saebom.web.requests import actor, is_htmx
+from saebom.web.services_in_forms import attempt
 
 PAGE_SIZE = 50
 
@@ -80,34 +81,6 @@ def _agencies(user: User) -> QuerySet[Agency]:
     return policy.scoped(
         user, Action.AGENCY_VIEW, Agency.objects.all(), agency_field="pk"
     ).order_by("code")
-
-
-def _show_error(form: forms.Form, exc: SaebomError, aliases: dict[str, str] | None = None) -> None:
-    """Put a service's error next to the field it names (or above the form)."""
-    field = (aliases or {}).get(exc.field or "", exc.field)
-    if field and field in form.fields:
-        form.add_error(field, exc.message.removeprefix(f"{exc.field}: "))
-    else:
-        form.add_error(None, exc.message)
-
-
-def _attempt(
-    form: forms.Form,
-    perform: Callable[[dict[str, Any]], object],
-    aliases: dict[str, str] | None = None,
-) -> bool:
-    """Validate the form and run the service; False (with the error on the form) if either
-    refused. Missing objects and forbidden actions stay 404 and 403."""
-    if not form.is_valid():
-        return False
-    try:
-        perform(form.cleaned_data)
-    except (NotFound, PermissionDenied):
-        raise
-    except SaebomError as exc:
-        _show_error(form, exc, aliases)
-        return False
-    return True
 
 
 # --- caseload ------------------------------------------------------------------------------
@@ -178,7 +151,7 @@ def case_new(request: HttpRequest) -> HttpResponse:
     def perform(data: dict[str, Any]) -> None:
         opened.append(services.case_open(actor=user, person=arrival.person, **data))
 
-    if request.method == "POST" and _attempt(form, perform):
+    if request.method == "POST" and attempt(form, perform):
         case = opened[0]
         messages.success(request, _("Case %(id)s was opened.") % {"id": case.public_id})
         return redirect("support:case_detail", public_id=case.public_id)
@@ -454,7 +427,7 @@ def _case_post(
     done: str,
     aliases: dict[str, str] | None = None,
 ) -> HttpResponse:
-    if _attempt(form, perform, aliases):
+    if attempt(form, perform, aliases):
         return _saved(request, access.case.public_id, section, done)
     return _render_case(request, access, bound={key: form})
 
@@ -1030,7 +1003,7 @@ def rate_set(request: HttpRequest) -> HttpResponse:
     def perform(data: dict[str, Any]) -> None:
         services.benefit_rate_set(actor=actor(request), **data)
 
-    if _attempt(form, perform):
+    if attempt(form, perform):
         messages.success(request, _("The rate was saved."))
         return redirect("support:rates")
     return _render_rates(request, form)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandError
+from django.utils.translation import gettext
 
 from saebom.core.management.base import SaebomCommand
 from saebom.registry.importing import (
@@ -16,14 +17,18 @@ from saebom.registry.importing import (
     read_file,
 )
 from saebom.registry.official import official_series_import
+from saebom.testimony import importing as testimony_importing
 
 
 class Command(SaebomCommand):
-    help = "Import arrivals (CSV or XLSX) or a release of the official series."
+    help = (
+        "Import arrivals (CSV or XLSX), a release of the official series, or testimonies from "
+        "a Saebom JSON export (docs/testimony.md)."
+    )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         sub = parser.add_subparsers(
-            dest="what", required=True, metavar="{arrivals,official-series}"
+            dest="what", required=True, metavar="{arrivals,official-series,testimonies}"
         )
         arrivals = sub.add_parser(
             "arrivals", help="arrivals in the interchange columns (docs/data-formats.md)"
@@ -49,9 +54,22 @@ class Command(SaebomCommand):
         series.add_argument(
             "--revised", type=datetime.date.fromisoformat, help="revision date YYYY-MM-DD"
         )
+        testimonies = sub.add_parser(
+            "testimonies", help="a testimonies export (JSON): all of it, or nothing"
+        )
+        testimonies.add_argument("file", type=Path)
+        testimonies.add_argument(
+            "--agency", help="agency code (the operator only; default: the operating agency)"
+        )
+        testimonies.add_argument(
+            "--dry-run", action="store_true", help="check everything, write nothing"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         data = read_file(options["file"])
+        if options["what"] == "testimonies":
+            self._testimonies(data, options["agency"], options["dry_run"])
+            return
         if options["what"] == "official-series":
             try:
                 release = official_series_import(
@@ -90,6 +108,52 @@ class Command(SaebomCommand):
         if report.errors and not options["skip_invalid"]:
             raise CommandError(
                 f"{len(report.errors)} problems in {report.skipped} rows; nothing was written"
+            )
+
+    def _testimonies(self, data: bytes, agency: str | None, dry_run: bool) -> None:
+        try:
+            report = testimony_importing.testimonies_import(
+                actor=self.actor(), data=data, agency_code=agency, dry_run=dry_run
+            )
+        except testimony_importing.ImportRejected as rejected:
+            for error in rejected.errors:
+                self.stderr.write(str(error))
+            raise CommandError(
+                gettext("%(n)d problems; nothing was written") % {"n": len(rejected.errors)}
+            ) from None
+        counts = {
+            "n": len(report.testimonies),
+            "sealed": report.sealed,
+            "groups": report.corroborations,
+            "linked": report.evidence_linked,
+        }
+        done = (
+            gettext("%(n)d testimonies checked (dry run: nothing written)")
+            if report.dry_run
+            else gettext("%(n)d testimonies imported")
+        )
+        self.stdout.write(
+            (
+                done
+                + ": "
+                + gettext(
+                    "%(sealed)d sealed, %(groups)d corroboration groups, "
+                    "%(linked)d evidence files linked"
+                )
+            )
+            % counts
+        )
+        if report.corroborations_dropped:
+            self.stderr.write(
+                gettext("corroboration groups with one testimony in the file, not recorded: %s")
+                % ", ".join(report.corroborations_dropped)
+            )
+        if report.evidence_not_held:
+            self.stderr.write(
+                gettext(
+                    "evidence files listed that the agency does not hold (upload, then link): %s"
+                )
+                % ", ".join(report.evidence_not_held)
             )
 
     def _summarise(self, report: ImportReport) -> None:
