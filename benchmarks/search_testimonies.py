@@ -84,9 +84,15 @@ MATCH = {
         "t.id IN (SELECT testimony_id FROM testimony_search WHERE document @@ %(match)s::tsquery)"
     ),
 }
-FACETS_OF = {
-    "sqlite": "JOIN testimony_searchfacet f ON f.testimony_id = m.id",
-    "postgres": "JOIN testimony_search s ON s.testimony_id = m.id, unnest(s.facets) AS f(value)",
+FACETS_OF = {  # as search() does it on each database (see summary_sql)
+    "sqlite": (
+        "SELECT 3, f.facet_values, NULL FROM m"
+        " JOIN testimony_searchfacet f ON f.testimony_id = m.id"
+    ),
+    "postgres": (
+        "SELECT 1, f.value, COUNT(*) FROM m JOIN testimony_search s ON s.testimony_id = m.id,"
+        " unnest(s.facets) AS f(value) GROUP BY f.value"
+    ),
 }
 MATCH_ALONE = {
     "sqlite": "SELECT COUNT(*) FROM testimony_search WHERE testimony_search MATCH %(match)s",
@@ -155,15 +161,25 @@ def saebom_page(actor: Any, query: str, filters: dict[str, str]) -> Page:
 
 def baseline_sql(database: str, role: str, matched: bool) -> tuple[str, str]:
     """The summary (count, facets, the page's ids) and the page's rows, by hand."""
-    where = VISIBLE[role] + (" AND " + MATCH[database] if matched else "")
-    summary = (
-        "WITH m (id, day) AS MATERIALIZED"
-        f" (SELECT t.id, t.interview_date FROM testimony_testimony t WHERE {where})"
-        " SELECT 0, NULL, COUNT(*) FROM m"
-        f" UNION ALL SELECT 1, f.value, COUNT(*) FROM m {FACETS_OF[database]} GROUP BY f.value"
-        " UNION ALL SELECT * FROM (SELECT 2, NULL, m.id FROM m"
+    page_ids = (
+        "SELECT * FROM (SELECT 2, NULL, m.id FROM m"
         f" ORDER BY m.day DESC, m.id DESC LIMIT {PAGE}) AS page"
     )
+    if database == "postgres" and matched:
+        m = (
+            "WITH m (id, day, facets) AS MATERIALIZED (SELECT t.id, t.interview_date, s.facets"
+            " FROM testimony_testimony t JOIN testimony_search s ON s.testimony_id = t.id"
+            f" WHERE {VISIBLE[role]} AND s.document @@ %(match)s::tsquery)"
+        )
+        facets = "SELECT 1, f.value, COUNT(*) FROM m, unnest(m.facets) AS f(value) GROUP BY f.value"
+    else:
+        where = VISIBLE[role] + (" AND " + MATCH[database] if matched else "")
+        m = (
+            "WITH m (id, day) AS MATERIALIZED"
+            f" (SELECT t.id, t.interview_date FROM testimony_testimony t WHERE {where})"
+        )
+        facets = FACETS_OF[database]
+    summary = f"{m} SELECT 0, NULL, COUNT(*) FROM m UNION ALL {facets} UNION ALL {page_ids}"
     page = (
         f"SELECT {TESTIMONY_COLUMNS} FROM testimony_testimony t"
         " JOIN accounts_agency a ON a.id = t.agency_id"

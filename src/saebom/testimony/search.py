@@ -44,7 +44,7 @@ operator's with every agency's.
 **Storage** (migration ``0005_search_index``). SQLite: ``testimony_searchdoc``, one row per
 testimony, is the external content of the FTS5 table ``testimony_search`` (columns summary,
 hashed, facets; ``detail=column``: no positions), kept in step by triggers;
-``testimony_searchfacet`` has a row per facet value. PostgreSQL: ``testimony_search`` with one
+``testimony_searchfacet`` keeps each testimony's facet values in a narrow row, to count. PostgreSQL: ``testimony_search`` with one
 ``tsvector`` per testimony (summary tokens as they are, hashes behind ``#``, facet tokens
 behind ``=``, so a word typed in a query can only ever meet a summary token), a GIN index and
 the facet values as an array. Rows go with their testimony (a cascading foreign key on SQLite;
@@ -62,7 +62,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,6 +87,7 @@ PURPOSE = "testimony-search"
 HASH_CHARS = 12
 HASH_MARK = "#"  # PostgreSQL lexeme prefixes; a query token is letters and digits only
 FACET_MARK = "="
+FACET_SEPARATOR = "\n"  # between the facet values of a testimony in SQLite's facet table
 DEFERRED = ("witness_identity", "interview_place", "transcript")
 BATCH = 500
 
@@ -225,7 +226,9 @@ def entries(
                 testimony_id=testimony.pk,
                 summary=distinct_tokens(summary),
                 hashed=hashed_tokens(f"{summary}\n{testimony.transcript or ''}", hasher),
-                facets=sorted(coding.get(testimony.pk, ())),
+                facets=sorted(
+                    value.replace(FACET_SEPARATOR, " ") for value in coding.get(testimony.pk, ())
+                ),
             )
         )
     return found
@@ -241,8 +244,10 @@ SQLITE_UPSERT = """
     ON CONFLICT (testimony_id) DO UPDATE SET
         summary = excluded.summary, hashed = excluded.hashed, facets = excluded.facets
 """
-SQLITE_FACETS_DELETE = "DELETE FROM testimony_searchfacet WHERE testimony_id = %s"
-SQLITE_FACETS_INSERT = "INSERT INTO testimony_searchfacet (testimony_id, value) VALUES (%s, %s)"
+SQLITE_FACETS_UPSERT = """
+    INSERT INTO testimony_searchfacet (testimony_id, facet_values) VALUES (%s, %s)
+    ON CONFLICT (testimony_id) DO UPDATE SET facet_values = excluded.facet_values
+"""
 POSTGRES_UPSERT = """
     INSERT INTO testimony_search (testimony_id, facets, document)
     VALUES (%s, %s, array_to_tsvector(%s::text[]))
@@ -263,9 +268,8 @@ def _write_sqlite(cursor: Any, written: Sequence[Entry]) -> None:
             for e in written
         ],
     )
-    cursor.executemany(SQLITE_FACETS_DELETE, [(e.testimony_id,) for e in written])
     cursor.executemany(
-        SQLITE_FACETS_INSERT, [(e.testimony_id, value) for e in written for value in e.facets]
+        SQLITE_FACETS_UPSERT, [(e.testimony_id, FACET_SEPARATOR.join(e.facets)) for e in written]
     )
 
 
@@ -442,23 +446,50 @@ def matching(actor: Actor, terms: Terms | None) -> QuerySet[Testimony]:
     return searchable.filter(pk__in=RawSQL(sql, params))  # noqa: S611 (parameterised)
 
 
-FACETS_OF = {
-    "postgresql": "JOIN testimony_search s ON s.testimony_id = m.id, unnest(s.facets) AS f(value)",
-    "sqlite": "JOIN testimony_searchfacet f ON f.testimony_id = m.id",
-}
+def _ids_and_days(testimonies: QuerySet[Testimony]) -> tuple[str, list[Any]]:
+    sql, params = testimonies.order_by().values_list("pk", "interview_date").query.sql_with_params()
+    return sql, list(params)
 
 
-def summary_sql(visible: QuerySet[Testimony], limit: int, offset: int) -> tuple[str, list[Any]]:
+PAGE_SQL = (
+    "SELECT * FROM (SELECT 2, NULL, m.id FROM m"
+    " ORDER BY m.day DESC, m.id DESC LIMIT %s OFFSET %s) AS page"
+)
+
+
+def summary_sql(
+    actor: Actor, terms: Terms | None, limit: int, offset: int
+) -> tuple[str, list[Any]]:
     """One statement over the matching testimonies, evaluated once (``m``): their number
-    (kind 0), the testimonies per facet value (kind 1) and the ids of the page (kind 2)."""
-    inner, params = visible.order_by().values_list("pk", "interview_date").query.sql_with_params()
+    (kind 0), the facet values with their counts (kind 1, PostgreSQL) or each testimony's facet
+    values to count (kind 3, SQLite, where counting in Python beats sorting every value of
+    every row for ``GROUP BY``), and the ids of the page (kind 2).
+
+    On PostgreSQL with a query, ``m`` joins the selector's testimonies to the index entries
+    that match, and takes their facet values along (one join instead of two)."""
+    postgres = connection.vendor == "postgresql"
+    if postgres and terms is not None:
+        inner, params = _ids_and_days(testimonies_searchable_by(actor))
+        columns = "(id, day, facets)"
+        inner = (
+            f"SELECT v.id, v.day, s.facets FROM ({inner}) AS v (id, day)"  # noqa: S608
+            " JOIN testimony_search s ON s.testimony_id = v.id WHERE s.document @@ %s::tsquery"
+        )
+        params.append(postgres_tsquery(terms))
+        facets = "SELECT 1, f.value, COUNT(*) FROM m, unnest(m.facets) AS f(value) GROUP BY f.value"
+    else:
+        inner, params = _ids_and_days(matching(actor, terms))
+        columns = "(id, day)"
+        facets = (
+            "SELECT 1, f.value, COUNT(*) FROM m JOIN testimony_search s"
+            " ON s.testimony_id = m.id, unnest(s.facets) AS f(value) GROUP BY f.value"
+            if postgres
+            else "SELECT 3, f.facet_values, NULL FROM m"
+            " JOIN testimony_searchfacet f ON f.testimony_id = m.id"
+        )
     sql = (
-        f"WITH m (id, day) AS MATERIALIZED ({inner})"  # noqa: S608 (compiled by the ORM)
-        " SELECT 0, NULL, COUNT(*) FROM m"
-        f" UNION ALL SELECT 1, f.value, COUNT(*) FROM m {FACETS_OF[connection.vendor]}"
-        " GROUP BY f.value"
-        " UNION ALL SELECT * FROM (SELECT 2, NULL, m.id FROM m"
-        " ORDER BY m.day DESC, m.id DESC LIMIT %s OFFSET %s) AS page"
+        f"WITH m {columns} AS MATERIALIZED ({inner})"  # noqa: S608 (compiled by the ORM)
+        f" SELECT 0, NULL, COUNT(*) FROM m UNION ALL {facets} UNION ALL {PAGE_SQL}"
     )
     return sql, [*params, limit, offset]
 
@@ -489,16 +520,21 @@ def read_summary(
 ) -> tuple[int, dict[str, dict[str, int]], list[int]]:
     """(total, facets, page ids) from the rows of :func:`summary_sql`."""
     total, page = 0, []
-    counted: dict[str, list[tuple[str, int]]] = {key: [] for key in FACETS}
+    counts: Counter[str] = Counter()
     for kind, value, number in rows:
         if kind == 0:
             total = number
+        elif kind == 1:
+            counts[value] += number
         elif kind == 2:
             page.append(number)
-        else:
-            key, _sep, code = str(value).partition(":")
-            if key in counted:
-                counted[key].append((code, number))
+        elif value:
+            counts.update(value.split(FACET_SEPARATOR))
+    counted: dict[str, list[tuple[str, int]]] = {key: [] for key in FACETS}
+    for value, number in counts.items():
+        key, _sep, code = value.partition(":")
+        if key in counted:
+            counted[key].append((code, number))
     facets = {
         key: dict(sorted(pairs, key=lambda pair: (-pair[1], pair[0])))
         for key, pairs in counted.items()
@@ -532,7 +568,7 @@ def search(
         return nothing  # an actor with nothing to search in (no agency)
     try:
         sql, params = summary_sql(
-            matching(actor, None if terms.empty else terms), max(limit, 0), max(offset, 0)
+            actor, None if terms.empty else terms, max(limit, 0), max(offset, 0)
         )
     except EmptyResultSet:  # the selector's .none(): a role that may not read testimonies
         return nothing

@@ -2,8 +2,9 @@
 
 SQLite: ``testimony_searchdoc`` holds one row per testimony and is the external content of the
 FTS5 table ``testimony_search``; three triggers keep the FTS5 index in step with it.
-``testimony_searchfacet`` holds the facet values, a row each. Both tables lose a testimony's rows
-with it by a cascading foreign key, so Django's test flush (a DELETE) empties them too.
+``testimony_searchfacet`` holds each testimony's facet values in a narrow row (one per line), to
+count. Both lose a testimony's row with it by a cascading foreign key, so Django's test flush (a
+DELETE) empties them too.
 
 PostgreSQL: ``testimony_search`` with a tsvector and a GIN index. No foreign key (Django's test
 flush TRUNCATEs the testimony table without CASCADE, which a foreign key would refuse); triggers
@@ -42,11 +43,10 @@ SQLITE_FORWARD = [
         VALUES (new.testimony_id, new.summary, new.hashed, new.facets);
     END""",
     """CREATE TABLE testimony_searchfacet (
-        testimony_id integer NOT NULL
+        testimony_id integer NOT NULL PRIMARY KEY
             REFERENCES testimony_testimony (id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
-        value text NOT NULL,
-        PRIMARY KEY (testimony_id, value)
-    ) WITHOUT ROWID""",
+        facet_values text NOT NULL
+    )""",
 ]
 SQLITE_BACKWARD = [
     "DROP TABLE IF EXISTS testimony_searchfacet",
