@@ -44,7 +44,8 @@ operator's with every agency's.
 **Storage** (migration ``0005_search_index``). SQLite: ``testimony_searchdoc``, one row per
 testimony, is the external content of the FTS5 table ``testimony_search`` (columns summary,
 hashed, facets; ``detail=column``: no positions), kept in step by triggers;
-``testimony_searchfacet`` keeps each testimony's facet values in a narrow row, to count. PostgreSQL: ``testimony_search`` with one
+``testimony_searchfacet`` keeps each testimony's facet values in a narrow row, to count.
+PostgreSQL: ``testimony_search`` with one
 ``tsvector`` per testimony (summary tokens as they are, hashes behind ``#``, facet tokens
 behind ``=``, so a word typed in a query can only ever meet a summary token), a GIN index and
 the facet values as an array. Rows go with their testimony (a cascading foreign key on SQLite;
