@@ -125,3 +125,10 @@ def sign_in_by_cookie(page: Page, base_url: str, user: object) -> None:
     page.context.add_cookies(
         [{"name": settings.SESSION_COOKIE_NAME, "value": cookie.value, "url": base_url}]
     )
+
+
+def htmx_settled(page: Page) -> None:
+    """Wait until htmx has finished its swaps: new content gets its listeners when it
+    settles, so an event fired earlier (a test is faster than a person) would go unheard."""
+    busy = ".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added"
+    page.wait_for_function(f"() => !document.querySelector('{busy}')")

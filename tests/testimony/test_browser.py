@@ -27,6 +27,7 @@ from tests.browser import (  # noqa: F401 (fixtures)
     browser_fixture,
     chromium_fixture,
     console_log_fixture,
+    htmx_settled,
     page_fixture,
     sign_in_by_cookie,
 )
@@ -134,6 +135,7 @@ def test_record_code_upload_and_find_a_testimony(
     page.fill("#id_q", "")
     page.click("#search-form button[type=submit]")
     expect(page.locator("#id_facility option")).to_have_count(2)
+    htmx_settled(page)
     page.select_option("#id_facility", "kwanliso_15")  # the change searches at once
     expect(page).to_have_url(re.compile(r"facility=kwanliso_15"))
     expect(results).to_contain_text(testimony.public_id)

@@ -3,13 +3,17 @@ keeps. A hand-built set of five testimonies, recorded through the services (whic
 
 from __future__ import annotations
 
+import importlib
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from saebom.accounts.models import Agency, User
 from saebom.core.actors import system_actor
@@ -506,3 +510,108 @@ class TestSyntheticTestimonies:
         assert demo.demo_testimonies_load(agency, 5) == 5
         assert demo.demo_testimonies_load(agency, 5) == 0
         assert models.Testimony.objects.filter(agency=agency).count() == 5
+
+
+def bitmaps() -> dict[str, bytes]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT value, bits FROM testimony_facetbitmap")
+        return {value: bytes(bits) for value, bits in cursor.fetchall()}
+
+
+def counted_from_entries() -> dict[str, dict[str, int]]:
+    """Facet counts over every testimony, counted from each index entry's stored values."""
+    counts: dict[str, dict[str, int]] = {key: {} for key in search.FACETS}
+    with connection.cursor() as cursor:
+        for values in search._stored_facets(
+            cursor, list(models.Testimony.objects.values_list("pk", flat=True))
+        ).values():
+            for value in values:
+                key, _sep, code = value.partition(":")
+                counts[key][code] = counts[key].get(code, 0) + 1
+    return {key: dict(sorted(v.items(), key=lambda p: (-p[1], p[0]))) for key, v in counts.items()}
+
+
+@pytest.mark.django_db
+class TestFacetBitmaps:
+    def test_bitmaps_count_what_the_entries_hold(self, corpus: Corpus) -> None:
+        every = list(models.Testimony.objects.values_list("pk", flat=True))
+        assert search.facet_counts(every) == counted_from_entries()
+        assert search.facet_counts(every)["facility"] == {"kwanliso_15": 3, "kwanliso_25": 1}
+        assert search.facet_counts([corpus.t2.pk])["year"] == {"2003": 1, "2005": 1}
+        assert search.facet_counts([]) == {key: {} for key in search.FACETS}
+
+    def test_bits_are_cleared_when_coding_goes(self, corpus: Corpus, documenter: User) -> None:
+        models.Act.objects.filter(incident__testimony=corpus.t2, act_type="arrest").delete()
+        search.reindex(models.Testimony.objects.get(pk=corpus.t2.pk))
+        result = search.search(documenter, "")
+        assert "kwanliso_25" not in result.facets["facility"]
+        assert "arrest" not in result.facets["act_type"]
+        assert "kwanliso_25" not in " ".join(bitmaps())  # an emptied bitmap is dropped
+        assert result.facets["act_type"]["torture"] == 1  # the testimony's other coding stays
+
+    def test_reindex_all_and_the_migration_rebuild_the_same_bitmaps(self, corpus: Corpus) -> None:
+        kept = bitmaps()
+        assert search.reindex_all() == 5
+        assert bitmaps() == kept
+        built = importlib.import_module("saebom.testimony.migrations.0007_facet_bitmaps")
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM testimony_facetbitmap")
+        built._build(SimpleNamespace(connection=connection))  # all it reads of a schema editor
+        assert bitmaps() == kept
+
+    def test_stale_bitmaps_are_repaired_by_reindex_all(self, corpus: Corpus) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE testimony_facetbitmap SET bits = %s", [b"\xff" * 64])
+        search.reindex_all()
+        every = list(models.Testimony.objects.values_list("pk", flat=True))
+        assert search.facet_counts(every) == counted_from_entries()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_indexing_loses_no_bit(
+    monkeypatch: pytest.MonkeyPatch, documenter: User, make_testimony: MakeTestimony
+) -> None:
+    """Four testimonies with the same coding are indexed at once, from their index entries
+    and bitmaps emptied. Each writer pauses between reading the bitmaps and writing them
+    back: without one writer at a time, the last to write would drop the others' bits. (The
+    services also serialise on the audit chain; this calls the index directly.)"""
+    writers = 4
+    testimonies = [make_testimony(documenter, summary=f"race {n}") for n in range(writers)]
+    for testimony in testimonies:
+        code(documenter, testimony, year=1999, place="kwanliso_15", acts=[("torture", None)])
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM testimony_facetbitmap")
+        if connection.vendor == "postgresql":
+            cursor.execute("UPDATE testimony_search SET facets = '{}'")
+        else:
+            cursor.execute("UPDATE testimony_searchfacet SET facet_values = ''")
+    real = search._move_bits
+
+    def slow(cursor: Any, changes: Any) -> None:
+        time.sleep(0.2)
+        real(cursor, changes)
+
+    monkeypatch.setattr(search, "_move_bits", slow)
+    barrier = threading.Barrier(writers)
+    errors: list[BaseException] = []
+
+    def index_one(testimony: models.Testimony) -> None:
+        try:
+            barrier.wait(timeout=10)
+            with transaction.atomic():
+                search.reindex(testimony)
+        except BaseException as error:  # handed to the test thread
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=index_one, args=(t,)) for t in testimonies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors and not any(thread.is_alive() for thread in threads)
+    facets = search.search(documenter, "race").facets
+    assert facets["year"] == {"1999": writers}
+    assert facets["facility"] == {"kwanliso_15": writers}
+    assert facets["act_type"] == {"torture": writers}

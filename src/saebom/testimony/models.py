@@ -132,6 +132,12 @@ class Testimony(models.Model):
         indexes = [
             models.Index(fields=["agency", "interview_date"]),
             models.Index(fields=["consent_scope", "consent_withdrawn_on"]),
+            # Every column of the search selector's conditions and its order: SQLite decides
+            # who sees what from the index, not from rows whose transcripts overflow pages.
+            models.Index(
+                fields=["consent_withdrawn_on", "agency", "consent_scope", "interview_date"],
+                name="testimony_searchable",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
