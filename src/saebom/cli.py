@@ -24,6 +24,12 @@ commands:
   audit verify | head     verify the tamper-evident audit chain, or print its head
   keys rotate | status    rotate the field-encryption keys, or count values per key
   evidence verify         re-hash every stored evidence file; exit 1 naming any bad one
+  backup OUT              write one encrypted archive of the database and evidence files
+                          (passphrase from --passphrase-file or SAEBOM_BACKUP_PASSPHRASE;
+                          the keys are not in it: keep them separately, see docs/backup.md)
+  restore IN              restore an archive into an empty data dir or database, then verify
+                          the audit chain and evidence (needs the field key ring in place;
+                          --verify-only checks an archive with its passphrase alone)
 
 Any Django management command also works (saebom migrate, saebom shell, saebom check --deploy).
 `saebom COMMAND --help` describes each command's options.
@@ -60,6 +66,32 @@ def _pop_as(argv: list[str]) -> tuple[str, list[str]]:
     return username, rest
 
 
+def _verify_only(args: list[str]) -> int:
+    """`saebom restore IN --verify-only` checks the archive alone: no key ring, secret key or
+    database, so the project's settings (which need them) are never loaded. Django is set up
+    for translations only, so that the messages are in the operator's language."""
+    from pathlib import Path
+
+    import django
+    from django.conf import settings
+
+    settings.configure(
+        USE_I18N=True,
+        LANGUAGE_CODE="en",
+        LANGUAGES=[("ko", "Korean"), ("en", "English")],
+        LOCALE_PATHS=[Path(__file__).resolve().parent / "locale"],
+    )
+    django.setup()
+    from saebom.core.management.commands.restore import Command
+
+    try:
+        Command().run_from_argv(["saebom", *args])
+    except KeyboardInterrupt:
+        sys.stderr.write("saebom: interrupted\n")
+        return 130
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)  # databases, exports and keys written by any command: the operator's only
     args = list(sys.argv[1:] if argv is None else argv)
@@ -78,6 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args[0] in CREATES_KEYS:
             ensure_key_files(data_dir())
+        if args[0] == "restore" and not {"-h", "--help"} & set(args):
+            if username:
+                raise SystemExit("saebom: restore runs as the system operator, without --as")
+            if "--verify-only" in args:
+                return _verify_only(args)
+            from saebom.core.backup import prepare_restore
+
+            prepare_restore(data_dir())
         import django
 
         django.setup()

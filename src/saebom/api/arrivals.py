@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
 from saebom.accounts.models import User
+from saebom.api.rules import requires
 from saebom.core import policy
 from saebom.core.exceptions import Conflict, SaebomError
 from saebom.core.policy import Action
@@ -102,6 +103,7 @@ def _visible(request: HttpRequest, record_id: str, action: Action) -> Arrival:
 
 
 @router.get("/arrivals", response=list[ArrivalOut])
+@requires(Action.ARRIVAL_VIEW)
 def arrival_list(
     request: HttpRequest,
     year_from: int | None = None,
@@ -112,7 +114,6 @@ def arrival_list(
     limit: int = 100,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    policy.require(_actor(request), Action.ARRIVAL_VIEW)
     arrivals = selectors.arrivals_filtered(
         selectors.arrivals_visible_to(_actor(request)),
         year_from=year_from,
@@ -126,13 +127,14 @@ def arrival_list(
 
 
 @router.get("/arrivals/{path:record_id}", response=ArrivalOut)
+@requires(Action.ARRIVAL_VIEW)
 def arrival_detail(request: HttpRequest, record_id: str) -> dict[str, Any]:
     return _out(_visible(request, record_id, Action.ARRIVAL_VIEW))
 
 
 @router.post("/arrivals", response={201: ArrivalOut})
+@requires(Action.ARRIVAL_CREATE)
 def arrival_create(request: HttpRequest, payload: ArrivalCreateIn) -> Status[dict[str, Any]]:
-    policy.require(_actor(request), Action.ARRIVAL_CREATE)
     data = _parse(payload)
     candidates = selectors.possible_duplicates(
         _actor(request),
@@ -156,6 +158,7 @@ def arrival_create(request: HttpRequest, payload: ArrivalCreateIn) -> Status[dic
 
 
 @router.put("/arrivals/{path:record_id}", response=ArrivalOut)
+@requires(Action.ARRIVAL_UPDATE)
 def arrival_update(
     request: HttpRequest, record_id: str, payload: ArrivalUpdateIn
 ) -> dict[str, Any]:

@@ -16,11 +16,13 @@ from datetime import date, datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext
 from ninja import Router, Schema, Status
 
 from saebom.accounts.models import Agency, User
+from saebom.api.rules import requires
 from saebom.core import policy
-from saebom.core.exceptions import NotFound, SaebomError
+from saebom.core.exceptions import NotFound, PermissionDenied, SaebomError
 from saebom.core.policy import Action
 from saebom.core.versioning import StaleVersion
 from saebom.registry.selectors import persons_visible_to
@@ -347,11 +349,15 @@ def _actor(request: HttpRequest) -> User:
 
 def _access(request: HttpRequest, public_id: str, action: Action = Action.CASE_VIEW) -> CaseAccess:
     """The case as the actor may see it: 403 for a role without ``action`` (and without case
-    access at all), 404 for a case that is missing or not theirs."""
+    access at all), 404 for a case that is missing or not theirs, 403 for a change to a case
+    the actor's agency does not lead (a referred agency reads), before the body is looked at."""
     actor = _actor(request)
     policy.require(actor, Action.CASE_VIEW)
     policy.require(actor, action)
-    return selectors.case_access(actor, public_id)
+    access = selectors.case_access(actor, public_id)
+    if action is not Action.CASE_VIEW and not access.can_update:
+        raise PermissionDenied(gettext("only the lead agency's caseworkers may change this case"))
+    return access
 
 
 def _section(access: CaseAccess, section: str) -> CaseAccess:
@@ -467,6 +473,7 @@ def _service(pk: int) -> dict[str, Any]:
 
 
 @router.get("/cases", response=list[CaseloadRowOut])
+@requires(Action.CASELOAD_VIEW)
 def case_list(
     request: HttpRequest,
     mine: bool = False,
@@ -496,10 +503,10 @@ def case_list(
 
 
 @router.post("/cases", response={201: CaseSummaryOut})
+@requires(Action.CASE_CREATE)
 def case_create(request: HttpRequest, payload: CaseCreateIn) -> Status[dict[str, Any]]:
     """Open the case of a person the actor's agency registered (any other person: 404)."""
     actor = _actor(request)
-    policy.require(actor, Action.CASE_CREATE)
     person = (
         persons_visible_to(actor, Action.CASE_CREATE)
         .filter(public_id=payload.person_public_id.strip().upper())
@@ -519,6 +526,7 @@ def case_create(request: HttpRequest, payload: CaseCreateIn) -> Status[dict[str,
 
 
 @router.get("/cases/{public_id}", response=CaseOut, exclude_unset=True)
+@requires(Action.CASE_VIEW)
 def case_detail(request: HttpRequest, public_id: str) -> dict[str, Any]:
     """The case with only the sections the actor may see; the read is recorded in the audit
     log with the sections shown."""
@@ -528,6 +536,7 @@ def case_detail(request: HttpRequest, public_id: str) -> dict[str, Any]:
 
 
 @router.patch("/cases/{public_id}", response={200: CaseSummaryOut, 409: StaleOut})
+@requires(Action.CASE_UPDATE)
 def case_update(request: HttpRequest, public_id: str, payload: CasePatchIn) -> Any:
     """Change the case's own fields. A stale ``version`` is a 409 listing what changed since
     (``detail.changes``: field, then, now); nothing is saved."""
@@ -560,11 +569,13 @@ def _read_listed(request: HttpRequest, public_id: str, section: str) -> Any:
 
 
 @router.get("/cases/{public_id}/assessments", response=list[AssessmentOut])
+@requires(Action.CASE_VIEW)
 def assessment_list(request: HttpRequest, public_id: str) -> list[dict[str, Any]]:
     return _read_listed(request, public_id, "needs")
 
 
 @router.post("/cases/{public_id}/assessments", response={201: AssessmentOut})
+@requires(Action.CASE_UPDATE)
 def assessment_create(
     request: HttpRequest, public_id: str, payload: AssessmentIn
 ) -> Status[dict[str, Any]]:
@@ -582,11 +593,13 @@ def assessment_create(
 
 
 @router.get("/cases/{public_id}/services", response=list[ServiceOut])
+@requires(Action.CASE_VIEW)
 def service_list(request: HttpRequest, public_id: str) -> list[dict[str, Any]]:
     return _read_listed(request, public_id, "services")
 
 
 @router.post("/cases/{public_id}/services", response={201: ServiceOut})
+@requires(Action.CASE_UPDATE)
 def service_create(
     request: HttpRequest, public_id: str, payload: ServiceIn
 ) -> Status[dict[str, Any]]:
@@ -608,6 +621,7 @@ def service_create(
 
 
 @router.patch("/cases/{public_id}/services/{service_id}", response={200: ServiceOut, 409: StaleOut})
+@requires(Action.CASE_UPDATE)
 def service_update(
     request: HttpRequest, public_id: str, service_id: int, payload: ServicePatchIn
 ) -> Any:
@@ -643,13 +657,13 @@ def service_update(
 
 
 @router.post("/cases/{public_id}/referrals", response={201: ReferralOut})
+@requires(Action.REFERRAL_SEND)
 def referral_create(
     request: HttpRequest, public_id: str, payload: ReferralIn
 ) -> Status[dict[str, Any]]:
     """Refer the case (``kind`` "transfer": hand over its lead) to another agency, on the
     person's consent to share exactly ``sections`` until ``valid_until``."""
     actor = _actor(request)
-    policy.require(actor, Action.REFERRAL_SEND)
     access = _access(request, public_id, Action.CASE_UPDATE)
     to_agency = _agency(payload.to_agency, "to_agency")
     with _checked_input():
@@ -667,6 +681,7 @@ def referral_create(
 
 
 @router.get("/referrals", response=list[ReferralOut])
+@requires(Action.REFERRAL_RESPOND)
 def referral_list(
     request: HttpRequest, status: str = "", limit: int = 100, offset: int = 0
 ) -> list[dict[str, Any]]:
@@ -690,6 +705,7 @@ def _responding(request: HttpRequest, referral_id: int, *actions: Action) -> Ref
 
 
 @router.post("/referrals/{referral_id}/accept", response=ReferralOut)
+@requires(Action.REFERRAL_RESPOND)
 def referral_accept(request: HttpRequest, referral_id: int) -> dict[str, Any]:
     """Accept a referral to the actor's agency: it sees the consented sections at once."""
     referral = _responding(request, referral_id, Action.REFERRAL_RESPOND)
@@ -698,6 +714,7 @@ def referral_accept(request: HttpRequest, referral_id: int) -> dict[str, Any]:
 
 
 @router.post("/referrals/{referral_id}/decline", response=ReferralOut)
+@requires(Action.REFERRAL_RESPOND)
 def referral_decline(request: HttpRequest, referral_id: int, payload: DeclineIn) -> dict[str, Any]:
     referral = _responding(request, referral_id, Action.REFERRAL_RESPOND)
     services.referral_decline(actor=_actor(request), referral=referral, reason=payload.reason)
@@ -705,6 +722,7 @@ def referral_decline(request: HttpRequest, referral_id: int, payload: DeclineIn)
 
 
 @router.post("/referrals/{referral_id}/revoke", response=ReferralOut)
+@requires(Action.REFERRAL_SEND, Action.REFERRAL_RESPOND, any_of=True)
 def referral_revoke(request: HttpRequest, referral_id: int, payload: RevokeIn) -> dict[str, Any]:
     """End a referral at once: by the sending agency (``for_person``: the person withdrew their
     consent) or by the receiving agency giving it up."""

@@ -8,8 +8,10 @@ from django.conf import settings
 from django.http import HttpRequest
 from ninja import Router, Schema
 
+from saebom.api.rules import public, requires
 from saebom.core.actors import AuditActor
 from saebom.core.exceptions import NotFound
+from saebom.core.policy import Action
 from saebom.stats.reports import Report, arrivals_report, public_report
 
 router = Router(tags=["statistics"])
@@ -60,6 +62,7 @@ def _report(
 
 
 @router.get("/stats/arrivals", response=ReportOut)
+@requires(Action.STATS_VIEW)
 def stats_arrivals(
     request: HttpRequest,
     by: str,
@@ -73,6 +76,7 @@ def stats_arrivals(
 
 
 @public_router.get("/public/stats/arrivals", response=ReportOut)
+@public
 def public_stats_arrivals(
     request: HttpRequest, by: str, year_from: int | None = None, year_to: int | None = None
 ) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from ninja.files import UploadedFile
 
 from saebom.accounts.models import User
 from saebom.api.cases import Invalid, StaleOut
+from saebom.api.rules import requires
 from saebom.core import blobs, policy, vocab
 from saebom.core.exceptions import NotFound, SaebomError
 from saebom.core.policy import Action
@@ -632,6 +633,7 @@ def _facets(facets: Mapping[str, Mapping[str, int]]) -> dict[str, list[dict[str,
 
 
 @router.get("/testimonies", response=TestimonyListOut)
+@requires(Action.TESTIMONY_VIEW)
 def testimony_list(
     request: HttpRequest,
     q: str = "",
@@ -648,7 +650,6 @@ def testimony_list(
     search: never a testimony whose consent was withdrawn, and with the facets of the results.
     Without, the plain list (the holding agency also sees its withdrawn testimonies)."""
     actor = _actor(request)
-    policy.require(actor, Action.TESTIMONY_VIEW)
     limit, offset = _page(limit, offset)
     filters = _filters(
         act_type=act_type,
@@ -669,16 +670,17 @@ def testimony_list(
 
 
 @router.post("/testimonies", response={201: TestimonyOut}, exclude_unset=True)
+@requires(Action.TESTIMONY_RECORD)
 def testimony_create(request: HttpRequest, payload: TestimonyIn) -> Status[dict[str, Any]]:
     """Record an interview for the actor's agency, with the consent the witness gave."""
     actor = _actor(request)
-    policy.require(actor, Action.TESTIMONY_RECORD)
     with _checked_input():
         testimony = services.testimony_create(actor=actor, **payload.dict())
     return Status(201, _document(testimony))
 
 
 @router.get("/testimonies/{public_id}", response=TestimonyOut, exclude_unset=True)
+@requires(Action.TESTIMONY_VIEW)
 def testimony_detail(request: HttpRequest, public_id: str) -> dict[str, Any]:
     """The testimony; its transcript, identities and names only for the holding agency's
     documenters and administrators, and that read is recorded in the audit log."""
@@ -692,6 +694,7 @@ def testimony_detail(request: HttpRequest, public_id: str) -> dict[str, Any]:
 @router.patch(
     "/testimonies/{public_id}", response={200: TestimonyOut, 409: StaleOut}, exclude_unset=True
 )
+@requires(Action.TESTIMONY_RECORD)
 def testimony_update(request: HttpRequest, public_id: str, payload: TestimonyPatchIn) -> Any:
     """Change the testimony's content. Sealed: a correction, with its ``reason``, as a new
     version. A stale ``version`` is a 409 listing what changed since; nothing is saved."""
@@ -717,6 +720,7 @@ def testimony_update(request: HttpRequest, public_id: str, payload: TestimonyPat
     response={200: TestimonyOut, 409: StaleOut},
     exclude_unset=True,
 )
+@requires(Action.TESTIMONY_RECORD)
 def testimony_seal(request: HttpRequest, public_id: str, payload: SealIn) -> Any:
     """Freeze the content as it is at ``version``; from then on, changes are corrections."""
     testimony = _testimony(request, public_id, Action.TESTIMONY_RECORD)
@@ -738,6 +742,7 @@ _CONSENT_FIELDS = {
 
 
 @router.post("/testimonies/{public_id}/consent", response=TestimonyOut, exclude_unset=True)
+@requires(Action.TESTIMONY_RECORD)
 def consent_change(request: HttpRequest, public_id: str, payload: ConsentIn) -> dict[str, Any]:
     """Record a new consent from the witness; allowed on sealed testimonies, and the way a
     withdrawn consent is given again."""
@@ -755,6 +760,7 @@ def consent_change(request: HttpRequest, public_id: str, payload: ConsentIn) -> 
 
 
 @router.post("/testimonies/{public_id}/consent/withdraw", response=TestimonyOut, exclude_unset=True)
+@requires(Action.TESTIMONY_RECORD)
 def consent_withdraw(request: HttpRequest, public_id: str, payload: WithdrawIn) -> dict[str, Any]:
     """The witness withdrew consent: from now on no search, export or sharing includes the
     testimony, for anyone. The agency keeps the record, marked withdrawn."""
@@ -773,6 +779,7 @@ def consent_withdraw(request: HttpRequest, public_id: str, payload: WithdrawIn) 
 
 
 @router.post("/testimonies/{public_id}/incidents", response={201: IncidentOut}, exclude_unset=True)
+@requires(Action.TESTIMONY_RECORD)
 def incident_create(
     request: HttpRequest, public_id: str, payload: IncidentIn
 ) -> Status[dict[str, Any]]:
@@ -788,6 +795,7 @@ def incident_create(
 @router.post(
     "/testimonies/{public_id}/individuals", response={201: IndividualOut}, exclude_unset=True
 )
+@requires(Action.TESTIMONY_RECORD)
 def individual_create(
     request: HttpRequest, public_id: str, payload: IndividualIn
 ) -> Status[dict[str, Any]]:
@@ -806,6 +814,7 @@ def individual_create(
     response={201: ActOut},
     exclude_unset=True,
 )
+@requires(Action.TESTIMONY_RECORD)
 def act_create(
     request: HttpRequest, public_id: str, incident_id: int, payload: ActIn
 ) -> Status[dict[str, Any]]:
@@ -829,11 +838,11 @@ def act_create(
 
 
 @router.post("/corroborations", response={201: CorroborationOut})
+@requires(Action.TESTIMONY_RECORD)
 def corroboration_create(request: HttpRequest, payload: CorroborationIn) -> Status[dict[str, Any]]:
     """Record that acts from different testimonies of the agency are the same event; groups
     the acts were already in merge into one."""
     actor = _actor(request)
-    policy.require(actor, Action.TESTIMONY_RECORD)
     wanted = set(payload.acts)
     visible = selectors.testimonies_visible_to(actor)
     acts = list(Act.objects.filter(pk__in=wanted, incident__testimony__in=visible))
@@ -846,11 +855,11 @@ def corroboration_create(request: HttpRequest, payload: CorroborationIn) -> Stat
 
 
 @router.get("/corroborations/uncorroborated", response=list[UncorroboratedOut])
+@requires(Action.TESTIMONY_RECORD)
 def uncorroborated(request: HttpRequest) -> list[dict[str, Any]]:
     """Serious allegations in the agency's testimonies that fewer than two independent
     first-hand sources support."""
     actor = _actor(request)
-    policy.require(actor, Action.TESTIMONY_RECORD)
     return [
         {
             "act": act.pk,
@@ -885,11 +894,11 @@ def _place(place: Place) -> dict[str, Any]:
 
 
 @router.get("/places", response=list[PlaceOut])
+@requires(Action.PLACE_VIEW)
 def place_list(
     request: HttpRequest, kind: str = "", province: str = "", limit: int = 1000, offset: int = 0
 ) -> list[dict[str, Any]]:
     """The gazetteer shared by every agency: provinces, counties and cities, facilities."""
-    policy.require(_actor(request), Action.PLACE_VIEW)
     places: QuerySet[Place] = selectors.places()
     if kind:
         places = places.filter(kind=kind)
@@ -900,10 +909,10 @@ def place_list(
 
 
 @router.post("/places", response={201: PlaceOut})
+@requires(Action.PLACE_MANAGE)
 def place_create(request: HttpRequest, payload: PlaceIn) -> Status[dict[str, Any]]:
     """Add a county, city or facility to the gazetteer (administrators)."""
     actor = _actor(request)
-    policy.require(actor, Action.PLACE_MANAGE)
     with _checked_input():
         place = services.place_create(actor=actor, **payload.dict())
     return Status(201, _place(selectors.places().get(pk=place.pk)))
@@ -946,10 +955,10 @@ def _evidence_detail(evidence: EvidenceFile) -> dict[str, Any]:
 
 
 @router.get("/evidence", response=list[EvidenceOut])
+@requires(Action.EVIDENCE_VIEW)
 def evidence_list(request: HttpRequest, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
     """The agency's evidence files, newest upload first."""
     actor = _actor(request)
-    policy.require(actor, Action.EVIDENCE_VIEW)
     limit, offset = _page(limit, offset)
     files = selectors.evidence_visible_to(actor).select_related("original")
     return [
@@ -958,6 +967,7 @@ def evidence_list(request: HttpRequest, limit: int = 100, offset: int = 0) -> li
 
 
 @router.post("/evidence", response={201: EvidenceDetailOut})
+@requires(Action.EVIDENCE_UPLOAD)
 def evidence_create(
     request: HttpRequest,
     file: File[UploadedFile],
@@ -969,7 +979,6 @@ def evidence_create(
     when disguised (the name's extension disagrees with the content), of a refused type, or
     over the size limit; the 422 names the field."""
     actor = _actor(request)
-    policy.require(actor, Action.EVIDENCE_UPLOAD)
     limit = settings.SAEBOM_EVIDENCE_MAX_MB * 1024 * 1024
     data = file.read(limit + 1)  # one byte more than allowed is enough to refuse it
     with _checked_input():
@@ -985,6 +994,7 @@ def evidence_create(
 
 
 @router.get("/evidence/{public_id}", response=EvidenceDetailOut)
+@requires(Action.EVIDENCE_VIEW)
 def evidence_detail(request: HttpRequest, public_id: str) -> dict[str, Any]:
     """An evidence file's record and its chain of custody (the file itself: ``/content``);
     reading the record is audited."""
@@ -1006,6 +1016,7 @@ def evidence_detail(request: HttpRequest, public_id: str) -> dict[str, Any]:
         }
     },
 )
+@requires(Action.EVIDENCE_VIEW)
 def evidence_content(request: HttpRequest, public_id: str) -> HttpResponse:
     """The file, as a download (never shown inline); recorded as ``downloaded`` in its chain
     of custody and in the audit log."""
@@ -1026,6 +1037,7 @@ def evidence_content(request: HttpRequest, public_id: str) -> HttpResponse:
 
 
 @router.post("/evidence/{public_id}/link", response=EvidenceOut)
+@requires(Action.EVIDENCE_VIEW, Action.TESTIMONY_RECORD)
 def evidence_link(request: HttpRequest, public_id: str, payload: LinkIn) -> dict[str, Any]:
     """Attach the file to a testimony of the agency."""
     evidence = _evidence(request, public_id, Action.TESTIMONY_RECORD)

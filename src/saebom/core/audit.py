@@ -146,9 +146,34 @@ class VerifyResult:
         return self.first_bad_seq is None
 
 
-def _events_in_order(batch_size: int) -> Iterator[dict[str, Any]]:
-    fields = (*HASHED_FIELDS, "hash")
-    yield from AuditEvent.objects.order_by("seq").values(*fields).iterator(chunk_size=batch_size)
+# What a stored value of the wrong type raises while its row is converted or hashed. SQLite keeps
+# whatever type is written (a blob in a text column, text in an integer one, a time that is not
+# one): that is a changed row, reported like any other rather than crashing the verifier.
+_MALFORMED = (TypeError, ValueError, AttributeError)
+
+
+def _events_in_order(batch_size: int) -> Iterator[dict[str, Any] | None]:
+    """The events by sequence number; ``None`` in place of the rest once one cannot be read."""
+    events = AuditEvent.objects.order_by("seq").values(*HASHED_FIELDS, "hash")
+    rows, read = events.iterator(chunk_size=batch_size), 0
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except _MALFORMED:
+            break
+        read += 1
+        yield row
+    # SQLite's driver converts a whole batch as it fetches it, so a time that is not one spoils
+    # the batch: read on one row at a time, to name the row that cannot be read.
+    for pk in events.values_list("pk", flat=True)[read:]:
+        try:
+            row = events.get(pk=pk)
+        except _MALFORMED:
+            yield None
+            return
+        yield row
 
 
 def audit_verify(
@@ -160,11 +185,15 @@ def audit_verify(
     """Recompute the whole chain. Reports the first sequence number where it breaks."""
     expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
     for row in _events_in_order(batch_size):
+        if row is None:
+            return VerifyResult(
+                checked, expected_seq, "a stored value cannot be read (the row was changed)"
+            )
         problem = _link_problem(row, expected_seq, prev_hash)
         if problem:
-            return VerifyResult(
-                checked, expected_seq if row["seq"] > expected_seq else row["seq"], problem
-            )
+            seq = row["seq"]
+            at = seq if isinstance(seq, int) and seq < expected_seq else expected_seq
+            return VerifyResult(checked, at, problem)
         checked += 1
         expected_seq, prev_hash = row["seq"] + 1, row["hash"]
         if progress and checked % batch_size == 0:
@@ -181,7 +210,11 @@ def _link_problem(row: Mapping[str, Any], expected_seq: int, prev_hash: str) -> 
         )
     if row["prev_hash"] != prev_hash:
         return "previous-hash link does not match (a row was removed, inserted or reordered)"
-    if event_hash(row) != row["hash"]:
+    try:
+        digest = event_hash(row)
+    except _MALFORMED:
+        return "a value has the wrong type (the row was changed)"
+    if digest != row["hash"]:
         return "contents do not match their hash (the row was changed)"
     return ""
 
@@ -191,11 +224,12 @@ def _check_tail(
 ) -> VerifyResult:
     head_seq, head_hash = audit_head()
     if (head_seq, head_hash) != (last_seq, last_hash):
-        return VerifyResult(
-            checked,
-            min(head_seq, last_seq) + 1,
-            f"chain ends at {last_seq} but the head row says {head_seq}",
-        )
+        if head_seq == last_seq:
+            reason = f"event {last_seq} does not match the head row's hash"
+        else:
+            reason = f"chain ends at {last_seq} but the head row says {head_seq!r}"
+        at = min(head_seq, last_seq) + 1 if isinstance(head_seq, int) else last_seq + 1
+        return VerifyResult(checked, at, reason)
     if expect_head is not None:
         seq, digest = expect_head
         if seq > last_seq:

@@ -91,7 +91,7 @@ def put(data: bytes) -> str:
         # name meanwhile, it holds the same content.
         with contextlib.suppress(FileExistsError):
             os.link(temp_name, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     finally:
         Path(temp_name).unlink(missing_ok=True)
     return sha
@@ -166,7 +166,7 @@ def _make_dirs(directory: Path) -> None:
             part.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)

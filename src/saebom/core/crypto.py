@@ -35,7 +35,7 @@ class DecryptionError(Exception):
     """A stored value could not be decrypted. Never fall back to showing the stored text."""
 
 
-def _b64(data: bytes) -> str:
+def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
@@ -91,8 +91,8 @@ class KeyRing:
             {
                 "version": 1,
                 "active": self.active_id,
-                "keys": {k: _b64(v) for k, v in self.keys.items()},
-                "index_key": _b64(self.index_key),
+                "keys": {k: b64(v) for k, v in self.keys.items()},
+                "index_key": b64(self.index_key),
             },
             indent=2,
         )
@@ -114,7 +114,7 @@ class KeyRing:
     def encrypt(self, plaintext: str, aad: bytes) -> str:
         nonce = secrets.token_bytes(NONCE_BYTES)
         sealed = self._cipher(self.active_id).encrypt(nonce, plaintext.encode("utf-8"), aad)
-        return f"{TOKEN_VERSION}:{self.active_id}:{_b64(nonce + sealed)}"
+        return f"{TOKEN_VERSION}:{self.active_id}:{b64(nonce + sealed)}"
 
     def decrypt(self, token: str, aad: bytes) -> str:
         version, key_id, payload = split_token(token)

@@ -230,11 +230,16 @@ def get_visible(
 View = TypeVar("View", bound=Callable[..., Any])
 
 
-def route(action: Action) -> Callable[[View], View]:
-    """Mark a view with the action it performs and refuse actors whose role lacks it.
+def route(action: Action, *also: Action, write: Action | None = None) -> Callable[[View], View]:
+    """Mark a view with the actions it performs and refuse actors whose role lacks one of them.
 
-    The authorization matrix tests walk the URL configuration and read ``saebom_action``.
+    Every request needs ``action`` and ``also``; a request that may change something (any
+    method but GET and HEAD) needs ``write`` as well, for a page that lists for some roles and
+    creates for fewer. The authorization matrix tests walk the URL configuration and read
+    ``saebom_actions`` and ``saebom_write_actions`` (``saebom_action`` is the first).
     """
+    actions = (action, *also)
+    writing = (*actions, write) if write is not None else actions
 
     def decorate(view: View) -> View:
         @wraps(view)
@@ -243,10 +248,13 @@ def route(action: Action) -> Callable[[View], View]:
                 from django.contrib.auth.views import redirect_to_login
 
                 return redirect_to_login(request.get_full_path())
-            require(request.user, action)
+            for needed in actions if request.method in ("GET", "HEAD") else writing:
+                require(request.user, needed)
             return view(request, *args, **kwargs)
 
         guarded.saebom_action = action  # type: ignore[attr-defined]
+        guarded.saebom_actions = actions  # type: ignore[attr-defined]
+        guarded.saebom_write_actions = writing  # type: ignore[attr-defined]
         return guarded  # type: ignore[return-value]
 
     return decorate
@@ -256,3 +264,31 @@ def public_route(view: View) -> View:
     """Mark a view that needs no account (login, language switch, health check)."""
     view.saebom_action = None  # type: ignore[attr-defined]
     return view
+
+
+class Relation(enum.Enum):
+    """How an object stands to an actor: the columns of the authorization matrix."""
+
+    OWN = "own"  # the actor's own (their API tokens, their imports)
+    AGENCY = "own agency"  # of the actor's agency
+    REFERRED = "referred"  # of another agency, which referred it to the actor's (accepted)
+    OTHER = "other agency"  # of another agency, not referred
+
+
+# The least scope that reaches an object standing in each relation to the actor.
+_REACHED_FROM = {
+    Relation.OWN: Scope.OWN,
+    Relation.AGENCY: Scope.AGENCY,
+    Relation.REFERRED: Scope.REFERRED,
+    Relation.OTHER: Scope.ALL,
+}
+
+# Actions on a referral taken by the agency it is addressed to ("as receiving agency"): for them
+# a referral received is the agency's own, and one it sent is not. Every other action on a
+# referral is measured from the agency that leads the case.
+RECEIVING_AGENCY_ACTIONS = frozenset({Action.REFERRAL_RESPOND})
+
+
+def reaches(scope: Scope, relation: Relation) -> bool:
+    """Whether ``scope`` covers an object standing in ``relation`` to the actor."""
+    return scope >= _REACHED_FROM[relation]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Iterable
@@ -16,7 +15,13 @@ from saebom.core.audit import audit_record
 from saebom.core.exceptions import SaebomError
 from saebom.core.policy import Action
 from saebom.registry import selectors
-from saebom.registry.interchange import COLUMNS, IDENTITY_COLUMNS, format_row, neutralise
+from saebom.registry.interchange import (
+    COLUMNS,
+    IDENTITY_COLUMNS,
+    csv_writer,
+    format_row,
+    neutralise,
+)
 
 FORMATS = ("csv", "xlsx", "json")
 SYNTHETIC_MARK = "SYNTHETIC DEMO DATA"
@@ -62,7 +67,7 @@ def _csv(columns: Iterable[str], rows: list[dict[str, str]], synthetic: bool) ->
     buffer = io.StringIO()
     if synthetic:
         buffer.write(f"# {SYNTHETIC_NOTE}\n")  # the importer skips comment lines before the header
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv_writer(buffer)
     writer.writerow(columns)
     writer.writerows([neutralise(row[c]) for c in columns] for row in rows)
     return buffer.getvalue().encode("utf-8")

@@ -13,9 +13,12 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from django.core.exceptions import SuspiciousFileOperation
 from django.db import transaction
 from django.utils.text import get_valid_filename
+from django.utils.translation import gettext
 
 from saebom.accounts.models import User
 from saebom.core.actors import Actor
@@ -23,12 +26,22 @@ from saebom.core.audit import audit_record
 from saebom.core.exceptions import SaebomError
 from saebom.core.policy import Action
 from saebom.registry.exporting import SYNTHETIC_MARK
-from saebom.registry.interchange import ArrivalData, RowInvalid, header_problems, parse_row
+from saebom.registry.interchange import (
+    ArrivalData,
+    RowInvalid,
+    csv_writer,
+    header_problems,
+    neutralise,
+    parse_row,
+)
 from saebom.registry.models import ImportJob
 from saebom.registry.services import agency_for, arrivals_save
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
 MAX_XLSX_EXPANSION = 50  # uncompressed / compressed: more than this is treated as a zip bomb
+MAX_XLSX_SMALL = 10 * 1024 * 1024  # ... once past this size (exports expand 4 to 16 times)
+MAX_XLSX_ROWS = 1_048_576  # a spreadsheet's own limit: a row numbered further is damage
+MAX_XLSX_COLUMNS = 64  # the interchange has 16 columns: a value further right is refused
 MAX_CELL_CHARS = 10_000
 
 
@@ -119,11 +132,14 @@ def _read_csv(data: bytes) -> Table:
 
 def _read_xlsx(data: bytes) -> Table:
     import openpyxl
+    from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
+
+    formulas = (ArrayFormula, DataTableFormula)  # not text: they would be read as junk
 
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             expanded = sum(info.file_size for info in archive.infolist())
-        if expanded > MAX_XLSX_EXPANSION * max(len(data), 1) and expanded > MAX_FILE_BYTES:
+        if expanded > MAX_XLSX_EXPANSION * max(len(data), 1) and expanded > MAX_XLSX_SMALL:
             raise _unreadable(0, "the workbook expands to an implausible size")
         # Formulas as written (not cached results), so that a formula is refused, not emptied.
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
@@ -131,7 +147,7 @@ def _read_xlsx(data: bytes) -> Table:
         synthetic = any(
             SYNTHETIC_MARK in str(value)
             for other in book.worksheets[1:]
-            for line in other.iter_rows(values_only=True)
+            for _, line, _ in _sheet_rows(other)
             for value in line
         )
     except ImportRejected:
@@ -141,14 +157,13 @@ def _read_xlsx(data: bytes) -> Table:
 
     def numbered() -> Iterator[tuple[int, list[object]]]:
         try:
-            for number, values in enumerate(sheet.iter_rows(values_only=True), 1):
-                yield (
-                    number,
-                    [
-                        FormulaCell(v) if isinstance(v, str) and v.startswith("=") else v
-                        for v in values
-                    ],
-                )
+            for number, values, wider in _sheet_rows(sheet):
+                if wider:
+                    message = gettext("has a value beyond column %(n)d")
+                    raise _unreadable(number, message % {"n": MAX_XLSX_COLUMNS})
+                yield number, [_xlsx_value(v, formulas) for v in values]
+        except ImportRejected:
+            raise
         except Exception as exc:  # the sheet's XML is read lazily: damage shows up here
             raise _unreadable(0, f"not a readable XLSX workbook ({type(exc).__name__})") from None
 
@@ -167,6 +182,28 @@ def _read_xlsx(data: bytes) -> Table:
                 yield number, values
 
     return Table(header, rows(), synthetic=synthetic)
+
+
+def _sheet_rows(sheet: Any) -> Iterator[tuple[int, tuple[object, ...], bool]]:
+    """Each row's number, its first ``MAX_XLSX_COLUMNS`` values and whether a value lies
+    further right. The size a sheet declares is ignored: smaller than its data, openpyxl would
+    silently drop the rows past it; larger, it would pad every row to it."""
+    sheet.reset_dimensions()
+    for number, values in enumerate(sheet.iter_rows(values_only=True), 1):
+        if number > MAX_XLSX_ROWS:  # openpyxl fills a gap in the numbering with empty rows
+            message = gettext("the sheet has more than %(n)d rows")
+            raise _unreadable(number, message % {"n": MAX_XLSX_ROWS})
+        beyond = values[MAX_XLSX_COLUMNS:]
+        wider = beyond.count(None) + beyond.count("") < len(beyond)
+        yield number, values[:MAX_XLSX_COLUMNS], wider
+
+
+def _xlsx_value(value: object, formulas: tuple[type, ...]) -> object:
+    if isinstance(value, str) and value.startswith("="):
+        return FormulaCell(value)
+    if isinstance(value, formulas):
+        return FormulaCell(getattr(value, "text", None) or "=")
+    return value
 
 
 Progress = Callable[[str, int, int], None]
@@ -273,7 +310,7 @@ def import_job_start(
         job = ImportJob.objects.create(
             agency=agency,
             created_by=actor,
-            filename=get_valid_filename(filename)[:120] or "upload",
+            filename=_job_filename(filename),
             content=base64.b64encode(data).decode("ascii"),
             skip_invalid=skip_invalid,
             dry_run=dry_run,
@@ -290,11 +327,20 @@ def import_job_start(
     return job
 
 
+def _job_filename(filename: str) -> str:
+    """Shown on the job's page; the upload is never written to a file under any name."""
+    try:
+        return get_valid_filename(filename)[:120] or "upload"
+    except SuspiciousFileOperation:  # nothing usable left ("", "..", "***")
+        return "upload"
+
+
 def errors_csv(errors: list[RowError]) -> str:
+    """The problems as CSV; a column name comes from the file, so no cell may be a formula."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv_writer(buffer)
     writer.writerow(["row", "column", "message"])
-    writer.writerows((e.row, e.column, e.message) for e in errors)
+    writer.writerows((e.row, neutralise(e.column), neutralise(e.message)) for e in errors)
     return buffer.getvalue()
 
 

@@ -7,11 +7,13 @@ or the list of problems, each naming the column and the reason. See docs/data-fo
 
 from __future__ import annotations
 
+import csv
 import datetime
 import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import IO, Any
 
 from saebom.core import vocab
 from saebom.registry.models import Precision
@@ -140,6 +142,23 @@ def unneutralise(text: str) -> str:
 def neutralise(text: str) -> str:
     """Keep a spreadsheet from running a cell as a formula."""
     return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+class _RowsEndingLF:
+    """What a csv writer writes to: it ends rows with CRLF, written here as LF."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def write(self, line: str) -> int:
+        return self.stream.write(line.removesuffix("\r\n") + "\n")
+
+
+def csv_writer(stream: IO[str]) -> Any:
+    """A ``csv.writer`` for exports: rows end with LF, and a cell holding CR or LF is quoted.
+    (Told ``lineterminator="\\n"``, the csv module leaves a lone CR unquoted; a spreadsheet
+    starts a new row there, with a cell the formula guard never saw.)"""
+    return csv.writer(_RowsEndingLF(stream), lineterminator="\r\n")
 
 
 def parse_row(row: Mapping[str, object], *, today: datetime.date | None = None) -> ArrivalData:

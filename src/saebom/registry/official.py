@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from saebom.core import policy
 from saebom.core.actors import Actor
@@ -26,6 +27,8 @@ from saebom.registry.models import OfficialRelease, OfficialYear
 
 SHIPPED_SERIES = Path(__file__).parent / "data" / "mou-arrivals-by-year.csv"
 SERIES_COLUMNS = ["period", "first_year", "last_year", "male", "female", "total", "status"]
+EARLIEST_YEAR = 1945
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -45,15 +48,20 @@ def parse_series(data: bytes) -> SeriesFile:
         key, _, value = lines.pop(0).lstrip("# ").partition(":")
         meta[key.strip().lower()] = value.strip()
     reader = csv.DictReader(io.StringIO("\n".join(lines)))
-    if reader.fieldnames != SERIES_COLUMNS:
-        raise ImportRejected([RowError(1, "", f"the header must be {','.join(SERIES_COLUMNS)}")])
     rows, errors = [], []
-    for number, record in enumerate(reader, 2):
-        try:
-            rows.append(_series_row(record))
-        except ValueError as exc:
-            column, _, message = str(exc).partition(": ")
-            errors.append(RowError(number, column, message))
+    try:
+        if reader.fieldnames != SERIES_COLUMNS:
+            message = f"the header must be {','.join(SERIES_COLUMNS)}"
+            raise ImportRejected([RowError(1, "", message)])
+        for number, record in enumerate(reader, 2):
+            try:
+                rows.append(_series_row(record))
+            except ValueError as exc:
+                column, _, message = str(exc).partition(": ")
+                errors.append(RowError(number, column, message))
+    except csv.Error as exc:  # a cell longer than the csv module's limit, for one
+        message = gettext("not readable as CSV: %(reason)s") % {"reason": exc}
+        raise ImportRejected([RowError(reader.reader.line_num, "", message)]) from None
     errors += _series_shape_errors(rows)
     if errors:
         raise ImportRejected(errors)
@@ -67,12 +75,26 @@ def _number(record: dict[str, str], column: str) -> int:
     return int(text)
 
 
+def _year(record: dict[str, str], column: str) -> int:
+    year = _number(record, column)
+    if not EARLIEST_YEAR <= year <= datetime.date.today().year:
+        raise ValueError(
+            f"{column}: "
+            + gettext("%(year)d is not a year between %(first)d and this year")
+            % {"year": year, "first": EARLIEST_YEAR}
+        )
+    return year
+
+
 def _series_row(record: dict[str, str]) -> OfficialYear:
+    for column in ("period", "status"):
+        if _CONTROL.search(record.get(column) or ""):
+            raise ValueError(f"{column}: " + gettext("contains control characters"))
     first = (record.get("first_year") or "").strip()
     row = OfficialYear(
         period=(record.get("period") or "").strip(),
-        first_year=_number(record, "first_year") if first else None,
-        last_year=_number(record, "last_year"),
+        first_year=_year(record, "first_year") if first else None,
+        last_year=_year(record, "last_year"),
         male=_number(record, "male"),
         female=_number(record, "female"),
         status=(record.get("status") or "").strip()[:120],
@@ -118,10 +140,13 @@ def official_series_import(
         raise ImportRejected(
             [RowError(0, "revised", "give the revision date (--revised YYYY-MM-DD)")]
         )
+    named = source or parsed.source or "unnamed source"
+    if _CONTROL.search(named):
+        raise ImportRejected([RowError(0, "source", gettext("contains control characters"))])
     with transaction.atomic():
         OfficialRelease.objects.filter(is_current=True).update(is_current=False)
         release = OfficialRelease.objects.create(
-            source=(source or parsed.source or "unnamed source")[:300],
+            source=named[:300],
             revised_on=revised,
             is_current=True,
         )

@@ -729,8 +729,9 @@ def referral_send(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_POST
 @policy.route(Action.REFERRAL_SEND)
 def referral_revoke(request: HttpRequest, public_id: str, referral_id: int) -> HttpResponse:
-    """The lead agency ends a referral (also when the person withdraws their consent)."""
-    access = selectors.case_access(actor(request), public_id)
+    """The lead agency ends a referral (also when the person withdraws their consent); the
+    receiving agency gives one up from its inbox (``referral_end``)."""
+    access = _editable(request, public_id)
     referral = selectors.referral_for(actor(request), referral_id)
     if referral.case_id != access.case.pk:
         raise NotFound(_("Not found."))
@@ -802,7 +803,7 @@ def followup_update(request: HttpRequest, public_id: str, followup_id: int) -> H
 
 
 @require_POST
-@policy.route(Action.CASE_NOTES)
+@policy.route(Action.CASE_NOTES, Action.CASE_UPDATE)
 def note_add(request: HttpRequest, public_id: str) -> HttpResponse:
     access = _editable(request, public_id)
     if "notes" not in access.sections:

@@ -22,7 +22,6 @@ file; each evidence file a JSON export lists gets an ``exported`` link in its ch
 
 from __future__ import annotations
 
-import csv
 import enum
 import hashlib
 import io
@@ -44,7 +43,7 @@ from saebom.core.audit import audit_record
 from saebom.core.inputs import invalid, vocab_code
 from saebom.core.policy import Action
 from saebom.registry.exporting import SYNTHETIC_NOTE, Export
-from saebom.registry.interchange import neutralise
+from saebom.registry.interchange import csv_writer, neutralise
 from saebom.registry.services import agency_for
 from saebom.testimony import selectors, services
 from saebom.testimony.acttypes import act_types
@@ -469,7 +468,7 @@ def _csv(documents: Sequence[dict[str, Any]]) -> bytes:
     buffer = io.StringIO()
     if any(d["synthetic"] for d in documents):
         buffer.write(f"# {SYNTHETIC_NOTE}\n")
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv_writer(buffer)
     writer.writerow(CSV_COLUMNS)
     for document in documents:
         for row in _act_rows(document):

@@ -120,6 +120,8 @@ PERPETRATOR_KEYS = frozenset({"individual", "degree"})
 EVIDENCE_KEYS = frozenset({"id", "sha256", "media_type", "size", "display_name", "working_copy_of"})
 CORROBORATION_KEYS = frozenset({"id", "label"})
 SHA256 = re.compile("^[0-9a-f]{64}$")
+# Text no database column takes: NUL (PostgreSQL) and halves of surrogate pairs (UTF-8).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 # Where a field a service names sits in the file, for each kind of record.
 TESTIMONY_FIELDS = {
@@ -550,18 +552,64 @@ def _parse(data: bytes) -> dict[str, Any]:
         limit = {"mb": MAX_FILE_BYTES // 2**20}
         raise ImportRejected([_file_error(gettext("larger than %(mb)d MiB") % limit)])
     try:
-        document = json.loads(data.decode("utf-8-sig"))
+        document = json.loads(data.decode("utf-8-sig"), object_pairs_hook=_object)
     except UnicodeDecodeError:
         raise ImportRejected([_file_error(gettext("not UTF-8 text"))]) from None
+    except _DuplicateKey as duplicate:  # which of the two would count is anyone's guess
+        message = gettext("the key %(key)s appears twice in one object") % {"key": duplicate.key}
+        raise ImportRejected([_file_error(message)]) from None
     except json.JSONDecodeError as exc:
         where = {"line": exc.lineno, "column": exc.colno, "reason": exc.msg}
         message = gettext("not valid JSON: %(reason)s at line %(line)d, column %(column)d")
         raise ImportRejected([_file_error(message % where)]) from None
     except RecursionError:
         raise ImportRejected([_file_error(gettext("nested too deeply"))]) from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise ImportRejected([_file_error(gettext("holds a number too long to read"))]) from None
     if not isinstance(document, dict):
         raise ImportRejected([_file_error(gettext("must be a JSON object"))])
+    unstorable = _unstorable(document)
+    if unstorable is not None:
+        message = gettext("contains a character that cannot be stored (NUL or a lone surrogate)")
+        raise ImportRejected([_file_error(message, unstorable)])
     return document
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = repr(key[:40])
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused when a key repeats (``json`` would keep the last silently)."""
+    document = dict(pairs)
+    if len(document) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return document
+
+
+def _unstorable(document: dict[str, Any]) -> str | None:
+    """The path of the first key or text holding an ``UNSTORABLE`` character (None if none):
+    JSON escapes (``\\u0000``, ``\\ud800``) can write them, and they would fail in the
+    database, not here."""
+    pending: list[tuple[str, Any]] = [("", document)]
+    while pending:  # not recursive: the document may be nested as deeply as json allows
+        path, value = pending.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if UNSTORABLE.search(key):
+                    return path or "-"
+                pending.append((_join(path, key), item))
+        elif isinstance(value, list):
+            pending.extend((_join(path, n), item) for n, item in enumerate(value))
+        elif isinstance(value, str) and UNSTORABLE.search(value):
+            return path
+    return None
 
 
 def _check_header(document: dict[str, Any]) -> list[RecordError]:
@@ -830,7 +878,7 @@ def testimonies_import(
             detail={
                 "count": len(report.testimonies),
                 "testimony_ids": report.testimonies,
-                "source_scope": str(document.get("scope") or ""),
+                "source_scope": str(document.get("scope") or "")[:64],  # not read otherwise
                 "sealed": report.sealed,
                 "corroborations": report.corroborations,
                 "evidence_linked": report.evidence_linked,

@@ -17,6 +17,9 @@ AUDIT_ACTIONS = [
     ("lockout", _("lockout")),
     ("permission_denied", _("permission denied")),
     ("keys_rotate", _("key rotation")),
+    ("backup", _("backup")),
+    ("backup_failed", _("failed backup")),
+    ("restore", _("restore")),
 ]
 
 

@@ -98,7 +98,7 @@ def api_token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
     return redirect("web:api_tokens")
 
 
-@policy.route(Action.USER_VIEW)
+@policy.route(Action.USER_VIEW, write=Action.USER_MANAGE)
 def users(request: HttpRequest) -> HttpResponse:
     user = actor(request)
     may_manage = policy.allows(user, Action.USER_MANAGE)
