@@ -88,6 +88,16 @@ class ArchiveCommand(SaebomCommand):
     def warn(self, message: str) -> None:
         self.stderr.write(message)
 
+    @staticmethod
+    def add_passphrase_argument(parser: ArgumentParser) -> None:
+        parser.add_argument(
+            "--passphrase-file",
+            type=Path,
+            metavar="FILE",
+            help=f"read the passphrase from FILE's first line (FILE of mode 0600; or set "
+            f"{PASSPHRASE_ENV}; on a terminal without either, it is asked for)",
+        )
+
 
 def ask_passphrase(*, twice: bool) -> Passphrase | None:
     """On a terminal, the passphrase typed without echo (twice for a new archive); else None."""
@@ -107,13 +117,7 @@ class Command(ArchiveCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("out", nargs="?", type=Path, metavar="OUT", help="archive to write")
-        parser.add_argument(
-            "--passphrase-file",
-            type=Path,
-            metavar="FILE",
-            help=f"read the passphrase from FILE's first line (FILE of mode 0600; or set "
-            f"{PASSPHRASE_ENV}; on a terminal without either, it is asked for)",
-        )
+        self.add_passphrase_argument(parser)
         parser.add_argument(
             "--recipient",
             metavar="KEY",

@@ -18,7 +18,6 @@ from django.utils.translation import gettext as _
 
 from saebom.core.actors import system_actor
 from saebom.core.backup import (
-    PASSPHRASE_ENV,
     SCRYPT_N,
     BackupError,
     Identity,
@@ -56,13 +55,7 @@ class Command(ArchiveCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("archive", type=Path, metavar="IN", help="archive to restore")
-        parser.add_argument(
-            "--passphrase-file",
-            type=Path,
-            metavar="FILE",
-            help=f"read the passphrase from FILE's first line (FILE of mode 0600; or set "
-            f"{PASSPHRASE_ENV}; on a terminal without either, it is asked for)",
-        )
+        self.add_passphrase_argument(parser)
         parser.add_argument(
             "--identity-file",
             type=Path,
