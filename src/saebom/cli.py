@@ -126,8 +126,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from django.core.management import execute_from_command_line
+    from django.db import DatabaseError
 
     from saebom.core.actors import set_cli_username
+    from saebom.core.exceptions import storage_full
 
     set_cli_username(username)
     try:
@@ -135,6 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("saebom: interrupted\n")
         return 130
+    except (OSError, DatabaseError) as exc:
+        full = storage_full(exc)
+        if not full:
+            raise
+        # A transaction that could not be written was rolled back: free space and run again.
+        sys.stderr.write(f"saebom: no space left: {full}; free some space and run it again\n")
+        return 1
     return 0
 
 

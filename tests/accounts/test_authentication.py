@@ -11,7 +11,10 @@ from allauth.mfa.totp.internal.auth import (
 from django.test import Client
 from django.urls import reverse
 
-from saebom.accounts.models import User
+from saebom.accounts.models import Agency, User
+from saebom.accounts.services import user_create
+from saebom.core.actors import SystemActor
+from saebom.core.exceptions import SaebomError
 from saebom.core.models import AuditEvent, Deployment
 from saebom.core.policy import Role
 from tests.factories import PASSWORD, activate_totp
@@ -167,3 +170,39 @@ def test_client_address_behind_a_proxy_is_the_last_forwarded_hop(settings: objec
     assert client_ip(request) == "10.0.0.1"
     settings.BEHIND_PROXY = True  # type: ignore[attr-defined]
     assert client_ip(request) == "203.0.113.9"
+
+
+def test_behind_a_proxy_failed_logins_limit_only_their_own_client(
+    make_user: Callable[..., User], settings: object
+) -> None:
+    """allauth's rate limit must key on the forwarded client, not on the proxy every request
+    comes through: otherwise ten failures anywhere refuse everyone's sign-in."""
+    settings.BEHIND_PROXY = True  # type: ignore[attr-defined]
+    user = make_user(Role.CASEWORKER)
+    proxy = {"REMOTE_ADDR": "10.0.0.1"}
+    attacker = Client(HTTP_X_FORWARDED_FOR="203.0.113.66", **proxy)
+    for attempt in range(10):  # distinct names: the account lockout never comes into it
+        password_login(attacker, f"nobody-{attempt}", "wrong")
+    refused = password_login(attacker, user.username)  # the right password, from the attacker
+    assert refused.status_code == 200 and refused.context["form"].non_field_errors()
+    colleague = Client(HTTP_X_FORWARDED_FOR="198.51.100.7", **proxy)
+    response = password_login(colleague, user.username)
+    assert response.status_code == 302 and response["Location"] == reverse("mfa_authenticate")
+
+
+def test_a_password_needs_twelve_characters(agency: Agency) -> None:
+    """ASVS 2.1.1: eleven characters are refused, twelve accepted (any character counts)."""
+
+    def create(password: str) -> User:
+        return user_create(
+            actor=SystemActor(os_user="operator"),
+            username="kim",
+            role=Role.CASEWORKER,
+            agency_code=agency.code,
+            password=password,
+        )
+
+    with pytest.raises(SaebomError, match="too short") as refused:
+        create("ㄱ" * 11)
+    assert refused.value.field == "password" and not User.objects.filter(username="kim").exists()
+    assert create("ㄱ" * 12).check_password("ㄱ" * 12)

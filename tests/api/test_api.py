@@ -1,17 +1,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.test import Client
 from django.utils import timezone
 
-from saebom.accounts.models import ApiToken, User
+from saebom.accounts.models import Agency, ApiToken, User
 from saebom.accounts.services import api_token_create, api_token_revoke
 from saebom.core.audit import audit_record
 from saebom.core.models import AuditEvent
 from saebom.core.policy import Role
+from saebom.support import selectors as support_selectors
+from saebom.support import services as support_services
+from saebom.support.models import Referral
+from tests.factories import ArrivalFactory
+
+PROBLEM = "application/problem+json"
 
 
 def bearer(secret: str) -> dict[str, str]:
@@ -155,3 +161,92 @@ def test_operator_agency_auditor_sees_installation_events(
     assert "keys_rotate" in seen
     seen = {e["action"] for e in client.get("/api/v1/audit/events", **bearer(outsider)).json()}
     assert "keys_rotate" not in seen
+
+
+@pytest.fixture
+def sent_referral(make_user: Callable[..., User], other_agency: Agency) -> tuple[Referral, str]:
+    """A pending referral a caseworker sent to another agency, and the caseworker's token."""
+    caseworker = make_user(Role.CASEWORKER)
+    case = support_services.case_open(
+        actor=caseworker,
+        person=ArrivalFactory(agency=caseworker.agency).person,
+        opened_on=date(2024, 1, 10),
+    )
+    today = support_selectors.today()
+    referral = support_services.referral_send(
+        actor=caseworker,
+        case=case,
+        to_agency=other_agency,
+        sections=["profile"],
+        purpose="housing support",
+        consent_given_on=today,
+        valid_until=today + timedelta(days=90),
+    )
+    return referral, api_token_create(actor=caseworker, name="test").secret
+
+
+@pytest.mark.parametrize("body", ["null", "[]", "1.5", '"x"'])
+def test_a_body_that_is_not_an_object_revokes_nothing(
+    client: Client, sent_referral: tuple[Referral, str], body: str
+) -> None:
+    """A revocation's fields all have defaults: a JSON value other than an object must not
+    reach it as an object of defaults (a revocation without its reason)."""
+    referral, secret = sent_referral
+    response = client.post(
+        f"/api/v1/referrals/{referral.pk}/revoke",
+        body,
+        content_type="application/json",
+        **bearer(secret),
+    )
+    assert response.status_code == 400 and response["Content-Type"] == PROBLEM
+    assert response.json()["status"] == 400
+    referral.refresh_from_db()
+    assert referral.status == Referral.Status.PENDING and referral.revoked_at is None
+
+
+def test_the_same_revocation_with_an_object_revokes(
+    client: Client, sent_referral: tuple[Referral, str]
+) -> None:
+    """The control of the test above: the request, with an object, does revoke."""
+    referral, secret = sent_referral
+    response = client.post(
+        f"/api/v1/referrals/{referral.pk}/revoke",
+        {"reason": "sent to the wrong agency"},
+        content_type="application/json",
+        **bearer(secret),
+    )
+    assert response.status_code == 200
+    referral.refresh_from_db()
+    assert referral.status == Referral.Status.REVOKED and referral.revoked_at is not None
+
+
+@pytest.mark.parametrize(
+    "url", ["/api/v1/arrivals/A%00B", "/api/v1/arrivals?sex=%00", "/api/v1/me?x=a%00"]
+)
+def test_a_nul_character_in_an_api_path_or_query_is_a_400_problem(
+    client: Client, token_for: Callable[..., str], url: str
+) -> None:
+    response = client.get(url, **bearer(token_for(Role.ADMIN)))
+    assert response.status_code == 400 and response["Content-Type"] == PROBLEM
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Bad Request",
+        "status": 400,
+        "detail": "NUL characters are not accepted",
+    }
+
+
+def test_a_nul_character_in_a_web_path_is_a_plain_400(client: Client, db: None) -> None:
+    response = client.get("/arrivals/A%00B")
+    assert response.status_code == 400 and response["Content-Type"].startswith("text/plain")
+
+
+@pytest.mark.parametrize("url", ["/api/v1/arrivals/%0A", "/api/v1/no-such-operation"])
+def test_an_api_path_no_operation_matches_is_a_404_problem(
+    client: Client, token_for: Callable[..., str], url: str
+) -> None:
+    """A newline in a path parameter matches no route (Django's converters stop at one): the
+    answer is still the API's problem document, not the web's page."""
+    response = client.get(url, **bearer(token_for(Role.ADMIN)))
+    assert response.status_code == 404 and response["Content-Type"] == PROBLEM
+    assert response.json()["status"] == 404

@@ -487,7 +487,7 @@ def _case(agency: Agency, lead: User) -> tuple[Case, dict[str, Any]]:
     case = support_services.case_open(
         actor=lead, person=ArrivalFactory(agency=agency).person, opened_on=date(2024, 1, 10)
     )
-    member = _staff(agency, Role.CASEWORKER)
+    member = staff(agency, Role.CASEWORKER)
     support_services.case_member_set(actor=lead, case=case, user=member, role="caseworker")
     parts = {
         "case": case.public_id,
@@ -503,7 +503,7 @@ def _case(agency: Agency, lead: User) -> tuple[Case, dict[str, Any]]:
     return case, parts
 
 
-def _staff(agency: Agency, role: Role, **kwargs: Any) -> User:
+def staff(agency: Agency, role: Role, **kwargs: Any) -> User:
     """An account that needs no password hashing (tests sign in with ``force_login``)."""
     return UserFactory(role=role, agency=agency, password=None, **kwargs)
 
@@ -564,10 +564,10 @@ def build_world() -> World:
     beta = AgencyFactory(code="beta", name_en="Beta")
     gamma = AgencyFactory(code="gamma", name_en="Gamma")
 
-    actors = {role: _staff(alpha, role, username=f"matrix-{role.value}") for role in Role}
+    actors = {role: staff(alpha, role, username=f"matrix-{role.value}") for role in Role}
     caseworker, documenter = actors[Role.CASEWORKER], actors[Role.DOCUMENTER]
-    beta_caseworker = _staff(beta, Role.CASEWORKER)
-    gamma_caseworker = _staff(gamma, Role.CASEWORKER)
+    beta_caseworker = staff(beta, Role.CASEWORKER)
+    gamma_caseworker = staff(gamma, Role.CASEWORKER)
 
     our_case, ours = _case(alpha, caseworker)
     # Notes and the consent about them are for members of the case: the actors who may act on
@@ -591,7 +591,7 @@ def build_world() -> World:
     for objects, agency, user in ((ours, alpha, documenter), (other, beta, None)):
         arrival = ArrivalFactory(agency=agency)
         free = ArrivalFactory(agency=agency)
-        writer = user or _staff(agency, Role.DOCUMENTER)
+        writer = user or staff(agency, Role.DOCUMENTER)
         objects |= _testimony(writer)
         objects |= {
             "arrival": arrival.pk,
@@ -599,8 +599,8 @@ def build_world() -> World:
             "free_arrival": free.pk,
             "free_person": free.person.public_id,
         }
-    colleague = _staff(alpha, Role.CASEWORKER)
-    stranger = _staff(beta, Role.CASEWORKER)
+    colleague = staff(alpha, Role.CASEWORKER)
+    stranger = staff(beta, Role.CASEWORKER)
     ours |= {
         "user": colleague.pk,
         "token": api_token_create(actor=colleague, name="a colleague's").token.pk,

@@ -7,8 +7,10 @@ from typing import Any
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
+from saebom.core.context import client_ip
 from saebom.core.fields import decrypt_token, keyring
 
 TOTP_SECRET_AAD = b"mfa_authenticator.totp_secret"
@@ -17,6 +19,15 @@ TOTP_SECRET_AAD = b"mfa_authenticator.totp_secret"
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         return False  # administrators create accounts (`saebom createuser`, the users page)
+
+    def get_client_ip(self, request: HttpRequest) -> str:
+        # allauth's rate limits key on this. Behind the proxy it must be the client's address,
+        # as for axes and the audit log: keyed on the proxy's, every sign-in in the installation
+        # shared one limit, and ten logins in progress refused the next (benchmarks/load_serve.py).
+        address = client_ip(request)
+        if not address:  # as allauth does: an unknown client must not share one bucket
+            raise PermissionDenied("Unable to determine client IP address")
+        return address
 
     def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
         return None  # accounts have no e-mail address; nothing leaves the server

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from allauth.mfa.models import Authenticator
+from django.db import DatabaseError
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -10,6 +11,7 @@ from saebom.accounts.models import ApiToken, User
 from saebom.accounts.services import token_digest
 from saebom.core import policy
 from saebom.core.actors import Actor
+from saebom.core.exceptions import storage_full
 from saebom.core.models import Deployment
 from saebom.core.policy import Action
 
@@ -54,5 +56,11 @@ def user_for_api_token(secret: str) -> User | None:
     )
     if token is None or not mfa_satisfied(token.user):
         return None
-    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    try:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    except DatabaseError as exc:
+        # When a token was last used is bookkeeping: a full disk (SQLite's file, SQLITE_FULL)
+        # must not turn every request away; the request's own writes are refused as they come.
+        if not storage_full(exc):
+            raise
     return token.user

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from http import HTTPStatus
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.security import HttpBearer
 
 from saebom.accounts.models import Agency, User
 from saebom.accounts.selectors import user_for_api_token
-from saebom.api.rules import requires, rule_of
+from saebom.api.problems import PROBLEM_MEDIA_TYPE, problem_body
+from saebom.api.rules import REFUSALS_KEY, requires, rule_of
 from saebom.core import policy
 from saebom.core import selectors as core_selectors
 from saebom.core.audit import audit_head, audit_permission_denied, audit_verify
@@ -38,23 +41,86 @@ class TokenAuth(HttpBearer):
         return user
 
 
-api = NinjaAPI(
+class Problem(Schema):
+    """Every refusal (RFC 9457 problem details). ``detail``: a message, ``{"message",
+    "field"}`` for a domain error, the list of validation errors, or a stale edit's changes."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | dict[str, Any] | list[Any] | None = None
+
+
+def problem_statuses(operation: dict[str, Any]) -> set[int]:
+    """The refusals an operation's shape makes possible: a token's (401, and 403 for a role
+    without the action), its parameters' and body's validation (422; 400 for a body that is
+    not a JSON object, or a NUL character in the path or query: ``web.errors``) and objects
+    its path names that are missing or out of scope (404). Refusals particular to an
+    operation are declared with it (``rules.refuses``)."""
+    statuses = {401, 403} if operation.get("security") else set()
+    parameters = operation.get("parameters", [])
+    if parameters or "requestBody" in operation:
+        statuses |= {400, 422}
+    if any(parameter["in"] == "path" for parameter in parameters):
+        statuses.add(404)
+    return statuses
+
+
+class ObjectBodyParser(Parser):
+    """A JSON body must be an object. Ninja reads a schema's fields as attributes of whatever
+    the body is, so a number, string, list or null would reach an operation whose fields all
+    have defaults as an object of defaults (a revocation without its reason, say)."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        data = super().parse_body(request)
+        if not isinstance(data, dict):
+            raise TypeError("the request body is not a JSON object")  # ninja: a 400
+        return data
+
+
+class SaebomAPI(NinjaAPI):
+    """The API, whose schema documents its refusals as it answers them: problem documents."""
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> Any:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        schema["components"]["schemas"]["Problem"] = Problem.model_json_schema()
+        reference = {"$ref": "#/components/schemas/Problem"}
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                responses = operation["responses"]
+                documented = {int(status) for status in responses}
+                refusals = problem_statuses(operation) | set(operation.pop(REFUSALS_KEY, []))
+                for status in refusals - documented:
+                    responses[status] = {
+                        "description": HTTPStatus(status).phrase,
+                        "content": {PROBLEM_MEDIA_TYPE: {"schema": reference}},
+                    }
+                for status, response in responses.items():
+                    if int(status) >= 400 and "content" in response:  # all sent by problem()
+                        response["content"] = {
+                            PROBLEM_MEDIA_TYPE: next(iter(response["content"].values()))
+                        }
+        return schema
+
+
+api = SaebomAPI(
     title="Saebom API",
     version="1",
     description="Registry, resettlement support and testimony documentation. "
     "Every request acts as the token's user, with that user's role and agency.",
     auth=TokenAuth(),
+    parser=ObjectBodyParser(),
     urls_namespace="api-1",
     docs_url=None,
 )
 
 
 def problem(request: HttpRequest, status: int, title: str, detail: Any = None) -> HttpResponse:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
-    if detail is not None:
-        body["detail"] = detail
+    body = problem_body(status, title, detail)
     response = api.create_response(request, body, status=status)
-    response["Content-Type"] = "application/problem+json"
+    response["Content-Type"] = PROBLEM_MEDIA_TYPE
     return response
 
 

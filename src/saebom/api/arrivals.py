@@ -8,9 +8,10 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
 from saebom.accounts.models import User
-from saebom.api.rules import requires
+from saebom.api.problems import Invalid
+from saebom.api.rules import refuses, requires
 from saebom.core import policy
-from saebom.core.exceptions import Conflict, SaebomError
+from saebom.core.exceptions import Conflict
 from saebom.core.policy import Action
 from saebom.registry import selectors, services
 from saebom.registry.interchange import RowInvalid, format_row, parse_row
@@ -69,10 +70,6 @@ class ArrivalUpdateIn(ArrivalIn):
     version: int
 
 
-class RowProblem(SaebomError):
-    status = 422
-
-
 def _actor(request: HttpRequest) -> User:
     return request.auth  # type: ignore[attr-defined]
 
@@ -94,7 +91,7 @@ def _parse(payload: ArrivalIn) -> Any:
         return parse_row(values)
     except RowInvalid as invalid:
         first = invalid.problems[0]
-        raise RowProblem(str(invalid), field=first.column) from None
+        raise Invalid(str(invalid), field=first.column) from None
 
 
 def _visible(request: HttpRequest, record_id: str, action: Action) -> Arrival:
@@ -134,6 +131,7 @@ def arrival_detail(request: HttpRequest, record_id: str) -> dict[str, Any]:
 
 @router.post("/arrivals", response={201: ArrivalOut})
 @requires(Action.ARRIVAL_CREATE)
+@refuses(409)  # a possible duplicate, a record id taken
 def arrival_create(request: HttpRequest, payload: ArrivalCreateIn) -> Status[dict[str, Any]]:
     data = _parse(payload)
     candidates = selectors.possible_duplicates(
@@ -144,7 +142,7 @@ def arrival_create(request: HttpRequest, payload: ArrivalCreateIn) -> Status[dic
     )
     link_to = next((p for p in candidates if p.public_id == payload.link_to), None)
     if payload.link_to and link_to is None:
-        raise RowProblem(
+        raise Invalid(
             f"link_to {payload.link_to!r} is not a possible duplicate you may see", field="link_to"
         )
     if candidates and link_to is None and not payload.confirm_new_person:
@@ -159,6 +157,7 @@ def arrival_create(request: HttpRequest, payload: ArrivalCreateIn) -> Status[dic
 
 @router.put("/arrivals/{path:record_id}", response=ArrivalOut)
 @requires(Action.ARRIVAL_UPDATE)
+@refuses(409)  # a stale version, a changed record id
 def arrival_update(
     request: HttpRequest, record_id: str, payload: ArrivalUpdateIn
 ) -> dict[str, Any]:

@@ -9,8 +9,7 @@ reads through ``support.selectors``, and a case's sections are served as the rea
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
@@ -20,9 +19,10 @@ from django.utils.translation import gettext
 from ninja import Router, Schema, Status
 
 from saebom.accounts.models import Agency, User
-from saebom.api.rules import requires
+from saebom.api.problems import Invalid, checked_input
+from saebom.api.rules import refuses, requires
 from saebom.core import policy
-from saebom.core.exceptions import NotFound, PermissionDenied, SaebomError
+from saebom.core.exceptions import NotFound, PermissionDenied
 from saebom.core.policy import Action
 from saebom.core.versioning import StaleVersion
 from saebom.registry.selectors import persons_visible_to
@@ -326,23 +326,6 @@ class StaleOut(Schema):
 # --- helpers -------------------------------------------------------------------------------
 
 
-class Invalid(SaebomError):
-    """A value the request carried that the services refused."""
-
-    status = 422
-
-
-@contextmanager
-def _checked_input() -> Iterator[None]:
-    """The services report bad values as plain :class:`SaebomError`: here that is a 422."""
-    try:
-        yield
-    except SaebomError as error:
-        if type(error) is SaebomError:
-            raise Invalid(error.message, field=error.field) from None
-        raise
-
-
 def _actor(request: HttpRequest) -> User:
     return request.auth  # type: ignore[attr-defined]
 
@@ -504,6 +487,7 @@ def case_list(
 
 @router.post("/cases", response={201: CaseSummaryOut})
 @requires(Action.CASE_CREATE)
+@refuses(404, 409)  # a person not visible; a person who already has a case
 def case_create(request: HttpRequest, payload: CaseCreateIn) -> Status[dict[str, Any]]:
     """Open the case of a person the actor's agency registered (any other person: 404)."""
     actor = _actor(request)
@@ -514,7 +498,7 @@ def case_create(request: HttpRequest, payload: CaseCreateIn) -> Status[dict[str,
     )
     if person is None:
         raise NotFound("Not found.")
-    with _checked_input():
+    with checked_input():
         case = services.case_open(
             actor=actor,
             person=person,
@@ -544,7 +528,7 @@ def case_update(request: HttpRequest, public_id: str, payload: CasePatchIn) -> A
     changes = payload.dict(exclude_unset=True, exclude={"version"})
     _not_null(changes, "status", "household_size")
     try:
-        with _checked_input():
+        with checked_input():
             case = services.case_update(
                 actor=_actor(request),
                 case=access.case,
@@ -582,7 +566,7 @@ def assessment_create(
     """Record an assessment: a severity 0-3 (and an optional note) for every need domain."""
     access = _access(request, public_id, Action.CASE_UPDATE)
     needs = {name: services.Need(n.severity, n.note) for name, n in payload.needs.items()}
-    with _checked_input():
+    with checked_input():
         assessment = services.assessment_record(
             actor=_actor(request), case=access.case, assessed_on=payload.assessed_on, needs=needs
         )
@@ -605,7 +589,7 @@ def service_create(
 ) -> Status[dict[str, Any]]:
     access = _access(request, public_id, Action.CASE_UPDATE)
     provider = _agency(payload.provider, "provider") if payload.provider else None
-    with _checked_input():
+    with checked_input():
         service = services.service_add(
             actor=_actor(request),
             case=access.case,
@@ -636,7 +620,7 @@ def service_update(
         code = changes.pop("provider")
         changes["provider_id"] = _agency(code, "provider").pk if code else None
     try:
-        with _checked_input():
+        with checked_input():
             services.service_update(
                 actor=_actor(request),
                 service=service,
@@ -666,7 +650,7 @@ def referral_create(
     actor = _actor(request)
     access = _access(request, public_id, Action.CASE_UPDATE)
     to_agency = _agency(payload.to_agency, "to_agency")
-    with _checked_input():
+    with checked_input():
         referral = services.referral_send(
             actor=actor,
             case=access.case,
@@ -706,6 +690,7 @@ def _responding(request: HttpRequest, referral_id: int, *actions: Action) -> Ref
 
 @router.post("/referrals/{referral_id}/accept", response=ReferralOut)
 @requires(Action.REFERRAL_RESPOND)
+@refuses(409)  # a referral no longer in a state to accept
 def referral_accept(request: HttpRequest, referral_id: int) -> dict[str, Any]:
     """Accept a referral to the actor's agency: it sees the consented sections at once."""
     referral = _responding(request, referral_id, Action.REFERRAL_RESPOND)
@@ -715,6 +700,7 @@ def referral_accept(request: HttpRequest, referral_id: int) -> dict[str, Any]:
 
 @router.post("/referrals/{referral_id}/decline", response=ReferralOut)
 @requires(Action.REFERRAL_RESPOND)
+@refuses(409)  # a referral no longer in a state to decline
 def referral_decline(request: HttpRequest, referral_id: int, payload: DeclineIn) -> dict[str, Any]:
     referral = _responding(request, referral_id, Action.REFERRAL_RESPOND)
     services.referral_decline(actor=_actor(request), referral=referral, reason=payload.reason)
@@ -723,6 +709,7 @@ def referral_decline(request: HttpRequest, referral_id: int, payload: DeclineIn)
 
 @router.post("/referrals/{referral_id}/revoke", response=ReferralOut)
 @requires(Action.REFERRAL_SEND, Action.REFERRAL_RESPOND, any_of=True)
+@refuses(409)  # a referral no longer in a state to revoke
 def referral_revoke(request: HttpRequest, referral_id: int, payload: RevokeIn) -> dict[str, Any]:
     """End a referral at once: by the sending agency (``for_person``: the person withdrew their
     consent) or by the receiving agency giving it up."""

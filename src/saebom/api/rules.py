@@ -27,6 +27,7 @@ from saebom.core.policy import Action
 
 ACTION_KEY = "x-saebom-action"
 PUBLIC_KEY = "x-saebom-public"
+REFUSALS_KEY = "x-saebom-refuses"  # read (and removed) by api.SaebomAPI
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -88,6 +89,18 @@ def requires(*actions: Action, any_of: bool = False) -> Callable[[View], View]:
     def decorate(view: View) -> View:
         _contribute(view, _extra(ACTION_KEY, rule.schema()))
         decorate_view(carry)(view)
+        return view
+
+    return decorate
+
+
+def refuses(*statuses: int) -> Callable[[View], View]:
+    """Declare the refusals particular to an operation (404 for an object its body names, 409
+    for a conflict with the record's state), beyond those its shape implies: the schema then
+    documents them as problem documents (``api.problem_statuses``)."""
+
+    def decorate(view: View) -> View:
+        _contribute(view, _extra(REFUSALS_KEY, sorted(statuses)))
         return view
 
     return decorate

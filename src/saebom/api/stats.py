@@ -8,7 +8,8 @@ from django.conf import settings
 from django.http import HttpRequest
 from ninja import Router, Schema
 
-from saebom.api.rules import public, requires
+from saebom.api.problems import checked_input
+from saebom.api.rules import public, refuses, requires
 from saebom.core.actors import AuditActor
 from saebom.core.exceptions import NotFound
 from saebom.core.policy import Action
@@ -56,9 +57,11 @@ def _out(report: Report) -> dict[str, Any]:
 def _report(
     actor: AuditActor, by: str, year_from: int | None, year_to: int | None, public: bool
 ) -> dict[str, Any]:
-    return _out(
-        arrivals_report(actor=actor, by=by, year_from=year_from, year_to=year_to, public=public)
-    )
+    with checked_input():  # an unknown dimension or year: a 422, as elsewhere in the API
+        report = arrivals_report(
+            actor=actor, by=by, year_from=year_from, year_to=year_to, public=public
+        )
+    return _out(report)
 
 
 @router.get("/stats/arrivals", response=ReportOut)
@@ -77,6 +80,7 @@ def stats_arrivals(
 
 @public_router.get("/public/stats/arrivals", response=ReportOut)
 @public
+@refuses(404)  # statistics not published here
 def public_stats_arrivals(
     request: HttpRequest, by: str, year_from: int | None = None, year_to: int | None = None
 ) -> dict[str, Any]:
@@ -84,4 +88,6 @@ def public_stats_arrivals(
     (SAEBOM_PUBLIC_STATS=1), and only ever disclosure-controlled."""
     if not settings.SAEBOM_PUBLIC_STATS:
         raise NotFound("public statistics are not published here")
-    return _out(public_report(by=by, year_from=year_from, year_to=year_to))
+    with checked_input():
+        report = public_report(by=by, year_from=year_from, year_to=year_to)
+    return _out(report)

@@ -15,8 +15,7 @@ read is recorded (``testimony_viewed``). Write responses never carry it, so they
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -31,14 +30,15 @@ from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from saebom.accounts.models import User
-from saebom.api.cases import Invalid, StaleOut
-from saebom.api.rules import requires
+from saebom.api.cases import StaleOut
+from saebom.api.problems import checked_input
+from saebom.api.rules import refuses, requires
 from saebom.core import blobs, policy, vocab
-from saebom.core.exceptions import NotFound, SaebomError
+from saebom.core.exceptions import NotFound
 from saebom.core.policy import Action
 from saebom.core.versioning import StaleVersion
 from saebom.registry.models import Person
-from saebom.testimony import search, selectors, services
+from saebom.testimony import filetypes, search, selectors, services
 from saebom.testimony.models import (
     Act,
     ConsentEvent,
@@ -367,23 +367,6 @@ def _actor(request: HttpRequest) -> User:
     return request.auth  # type: ignore[attr-defined]
 
 
-@contextmanager
-def _checked_input(renamed: Mapping[str, str] | None = None) -> Iterator[None]:
-    """The services report bad values as plain :class:`SaebomError`: here that is a 422,
-    naming the field as this API calls it (``renamed``: service name → API name)."""
-    try:
-        yield
-    except SaebomError as error:
-        if type(error) is not SaebomError:
-            raise
-        field = error.field or ""
-        shown = (renamed or {}).get(field, field)
-        message = error.message
-        if shown != field and message.startswith(f"{field}:"):
-            message = shown + message[len(field) :]
-        raise Invalid(message, field=shown or None) from None
-
-
 def _page(limit: int, offset: int) -> tuple[int, int]:
     return max(1, min(limit, 1000)), max(0, offset)
 
@@ -660,7 +643,7 @@ def testimony_list(
         year=str(year) if year is not None else "",
     )
     if q.strip() or filters:
-        with _checked_input():
+        with checked_input():
             found = search.search(actor, q.strip(), filters=filters, limit=limit, offset=offset)
         rows = [_row(t) for t in found.results]
         return {"results": rows, "total": found.total, "facets": _facets(found.facets)}
@@ -674,7 +657,7 @@ def testimony_list(
 def testimony_create(request: HttpRequest, payload: TestimonyIn) -> Status[dict[str, Any]]:
     """Record an interview for the actor's agency, with the consent the witness gave."""
     actor = _actor(request)
-    with _checked_input():
+    with checked_input():
         testimony = services.testimony_create(actor=actor, **payload.dict())
     return Status(201, _document(testimony))
 
@@ -701,7 +684,7 @@ def testimony_update(request: HttpRequest, public_id: str, payload: TestimonyPat
     testimony = _testimony(request, public_id, Action.TESTIMONY_RECORD)
     changes = payload.dict(exclude_unset=True, exclude={"version", "reason", "interviewers"})
     try:
-        with _checked_input():
+        with checked_input():
             updated = services.testimony_update(
                 actor=_actor(request),
                 testimony=testimony,
@@ -725,7 +708,7 @@ def testimony_seal(request: HttpRequest, public_id: str, payload: SealIn) -> Any
     """Freeze the content as it is at ``version``; from then on, changes are corrections."""
     testimony = _testimony(request, public_id, Action.TESTIMONY_RECORD)
     try:
-        with _checked_input():
+        with checked_input():
             sealed = services.testimony_seal(
                 actor=_actor(request), testimony=testimony, expected_version=payload.version
             )
@@ -747,7 +730,7 @@ def consent_change(request: HttpRequest, public_id: str, payload: ConsentIn) -> 
     """Record a new consent from the witness; allowed on sealed testimonies, and the way a
     withdrawn consent is given again."""
     testimony = _testimony(request, public_id, Action.TESTIMONY_RECORD)
-    with _checked_input(_CONSENT_FIELDS):
+    with checked_input(_CONSENT_FIELDS):
         changed = services.consent_change(
             actor=_actor(request),
             testimony=testimony,
@@ -765,7 +748,7 @@ def consent_withdraw(request: HttpRequest, public_id: str, payload: WithdrawIn) 
     """The witness withdrew consent: from now on no search, export or sharing includes the
     testimony, for anyone. The agency keeps the record, marked withdrawn."""
     testimony = _testimony(request, public_id, Action.TESTIMONY_RECORD)
-    with _checked_input():
+    with checked_input():
         withdrawn = services.consent_withdraw(
             actor=_actor(request),
             testimony=testimony,
@@ -785,7 +768,7 @@ def incident_create(
 ) -> Status[dict[str, Any]]:
     """An event the testimony describes: when (a date with its precision, or a range), where."""
     testimony = _testimony(request, public_id, Action.TESTIMONY_RECORD)
-    with _checked_input():
+    with checked_input():
         incident = services.incident_add(
             actor=_actor(request), testimony=testimony, **payload.dict()
         )
@@ -802,7 +785,7 @@ def individual_create(
     """Someone the testimony names: a victim, a perpetrator (institution, unit, rank), a
     witness."""
     testimony = _testimony(request, public_id, Action.TESTIMONY_RECORD)
-    with _checked_input({"witness_person": "person"}):
+    with checked_input({"witness_person": "person"}):
         individual = services.individual_add(
             actor=_actor(request), testimony=testimony, **payload.dict()
         )
@@ -826,7 +809,7 @@ def act_create(
         raise NotFound(gettext("Not found."))
     values = payload.dict(exclude={"perpetrators"})
     perpetrators = [(p.individual, p.degree) for p in payload.perpetrators]
-    with _checked_input():
+    with checked_input():
         act = services.act_add(
             actor=_actor(request), incident=incident, perpetrators=perpetrators, **values
         )
@@ -839,6 +822,7 @@ def act_create(
 
 @router.post("/corroborations", response={201: CorroborationOut})
 @requires(Action.TESTIMONY_RECORD)
+@refuses(404)  # an act not visible
 def corroboration_create(request: HttpRequest, payload: CorroborationIn) -> Status[dict[str, Any]]:
     """Record that acts from different testimonies of the agency are the same event; groups
     the acts were already in merge into one."""
@@ -848,7 +832,7 @@ def corroboration_create(request: HttpRequest, payload: CorroborationIn) -> Stat
     acts = list(Act.objects.filter(pk__in=wanted, incident__testimony__in=visible))
     if len(acts) != len(wanted):
         raise NotFound(gettext("Not found."))
-    with _checked_input():
+    with checked_input():
         group = services.acts_corroborate(actor=actor, acts=acts, label=payload.label)
     members = sorted(group.acts.values_list("pk", flat=True))
     return Status(201, {"public_id": group.public_id, "label": group.label, "acts": members})
@@ -913,7 +897,7 @@ def place_list(
 def place_create(request: HttpRequest, payload: PlaceIn) -> Status[dict[str, Any]]:
     """Add a county, city or facility to the gazetteer (administrators)."""
     actor = _actor(request)
-    with _checked_input():
+    with checked_input():
         place = services.place_create(actor=actor, **payload.dict())
     return Status(201, _place(selectors.places().get(pk=place.pk)))
 
@@ -968,6 +952,7 @@ def evidence_list(request: HttpRequest, limit: int = 100, offset: int = 0) -> li
 
 @router.post("/evidence", response={201: EvidenceDetailOut})
 @requires(Action.EVIDENCE_UPLOAD)
+@refuses(507)  # the evidence store is full (core.blobs.StoreFull)
 def evidence_create(
     request: HttpRequest,
     file: File[UploadedFile],
@@ -981,7 +966,7 @@ def evidence_create(
     actor = _actor(request)
     limit = settings.SAEBOM_EVIDENCE_MAX_MB * 1024 * 1024
     data = file.read(limit + 1)  # one byte more than allowed is enough to refuse it
-    with _checked_input():
+    with checked_input():
         evidence = services.evidence_upload(
             actor=actor,
             filename=file.name or "",
@@ -1008,10 +993,13 @@ def evidence_detail(request: HttpRequest, public_id: str) -> dict[str, Any]:
     response={200: None},
     openapi_extra={
         "responses": {
-            "200": {
+            200: {  # merged into the 200 that response= declares (a "200" would be a second)
                 "description": "The file's bytes, checked against its SHA-256, as an "
                 "attachment; the download is recorded in the chain of custody.",
-                "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+                "content": {  # as detected on upload
+                    media_type: {"schema": {"type": "string", "format": "binary"}}
+                    for media_type in filetypes.EXTENSIONS
+                },
             }
         }
     },

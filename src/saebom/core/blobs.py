@@ -32,14 +32,22 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 from saebom.core.crypto import DecryptionError
+from saebom.core.exceptions import SaebomError, storage_full
 from saebom.core.fields import keyring, reload_keyring
 
 MAGIC = b"SBLOB1 "
 ORPHAN = "orphan"  # a blob no database row refers to: reported, not an error
 MISSING = "missing"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class StoreFull(SaebomError):
+    """No space left for a new blob: nothing was stored (the API answers 507)."""
+
+    status = 507
 
 
 class BlobError(Exception):
@@ -79,12 +87,25 @@ def put(data: bytes) -> str:
     header = MAGIC + ring.active_id.encode("ascii") + b"\n"
     key_id, sealed = ring.encrypt_bytes(data, _aad(header, sha))
     assert key_id == ring.active_id
+    try:
+        _write(target, header + sealed)
+    except OSError as exc:
+        if storage_full(exc):
+            raise StoreFull(
+                gettext("no space left in the evidence store; nothing was stored")
+            ) from None
+        raise
+    return sha
+
+
+def _write(target: Path, content: bytes) -> None:
+    """``content`` under ``target``'s name, whole or not at all."""
     _make_dirs(target.parent)
     handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
     try:
         os.fchmod(handle, 0o600)
         with os.fdopen(handle, "wb") as stream:
-            stream.write(header + sealed)
+            stream.write(content)
             stream.flush()
             os.fsync(stream.fileno())
         # A link fails rather than replace an existing file; if another process wrote this
@@ -94,7 +115,6 @@ def put(data: bytes) -> str:
         fsync_dir(target.parent)
     finally:
         Path(temp_name).unlink(missing_ok=True)
-    return sha
 
 
 def get(sha: str) -> bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class SaebomError(Exception):
     """A domain error: the CLI prints it and exits non-zero, the API answers 4xx."""
@@ -28,3 +30,17 @@ class PermissionDenied(SaebomError):
 
 class Conflict(SaebomError):
     status = 409
+
+
+def storage_full(exc: BaseException) -> str:
+    """What a full disk (or an exhausted quota) said, or '' when ``exc`` is something else.
+    SQLite reports it as a database error, Python as an OSError, either perhaps as the cause."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in {errno.ENOSPC, errno.EDQUOT}:
+            return f"{seen.strerror} ({seen.filename})" if seen.filename else str(seen.strerror)
+        text = str(seen)
+        if "database or disk is full" in text or "No space left on device" in text:
+            return text.strip().splitlines()[0]
+        seen = seen.__cause__ or seen.__context__
+    return ""

@@ -148,8 +148,11 @@ def _insert_persons(person_ids: list[int], synthetic: bool, now: datetime) -> No
 
 def _lock_agency(agency: Agency) -> None:
     """Writers of one agency's records take turns, so two imports or intakes of the same
-    record id cannot both decide to create it (SQLite's immediate transactions do this anyway)."""
-    list(Agency.objects.select_for_update().filter(pk=agency.pk).values_list("pk", flat=True))
+    record id cannot both decide to create it (SQLite's immediate transactions do this anyway).
+    A no-key lock: rows that merely point at the agency (a case, a testimony) can still be
+    written during a long import."""
+    agencies = Agency.objects.select_for_update(no_key=True).filter(pk=agency.pk)
+    list(agencies.values_list("pk", flat=True))
 
 
 def arrivals_save(

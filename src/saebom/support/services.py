@@ -87,7 +87,9 @@ def _writable(actor: Actor, case: Case) -> Case:
         raise NotFound(gettext("Not found."))
     if not isinstance(actor, SystemActor) and visible.lead_agency_id != actor.agency_id:
         raise PermissionDenied(gettext("only the lead agency's caseworkers may change this case"))
-    return Case.objects.select_for_update().select_related("lead_agency", "person").get(pk=case.pk)
+    # The case's row alone: locking the joined agency too would wait for the agency's imports.
+    cases = Case.objects.select_for_update(of=("self",)).select_related("lead_agency", "person")
+    return cases.get(pk=case.pk)
 
 
 def _audit(

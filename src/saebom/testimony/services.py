@@ -21,13 +21,14 @@ unreferenced blob remains, which ``saebom evidence verify`` lists as an orphan, 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -35,7 +36,7 @@ from saebom.accounts.models import User
 from saebom.core import blobs, policy, vocab
 from saebom.core.actors import Actor, SystemActor, audit_name
 from saebom.core.audit import audit_record
-from saebom.core.exceptions import NotFound, PermissionDenied
+from saebom.core.exceptions import NotFound, PermissionDenied, storage_full
 from saebom.core.inputs import clean_text, invalid, vocab_code
 from saebom.core.policy import Action
 from saebom.core.versioning import check_version
@@ -119,7 +120,9 @@ def _recordable(actor: Actor, testimony: Testimony) -> Testimony:
     visible = selectors.testimonies_visible_to(actor).filter(pk=testimony.pk).first()
     if visible is None or not selectors.reads_confidential(actor, visible):
         raise NotFound(gettext("Not found."))
-    return Testimony.objects.select_for_update().select_related("agency").get(pk=testimony.pk)
+    # The testimony's row alone: locking the joined agency too would wait for its imports.
+    locked = Testimony.objects.select_for_update(of=("self",)).select_related("agency")
+    return locked.get(pk=testimony.pk)
 
 
 def _witness(actor: Actor, public_id: str | None) -> Person | None:
@@ -468,7 +471,7 @@ def evidence_upload(
         raise _invalid("file", gettext("this file is already stored as evidence"))
 
     blobs.put(data)  # before the transaction: see the module docstring
-    with transaction.atomic():
+    with _disk_full_refused(), transaction.atomic():
         evidence = EvidenceFile.objects.create(
             agency=actor.agency,
             sha256=sha,
@@ -494,6 +497,20 @@ def evidence_upload(
             detail={"sha256": sha, "size": len(data), "media_type": media_type},
         )
     return evidence
+
+
+@contextmanager
+def _disk_full_refused() -> Iterator[None]:
+    """A SQLite database sits in the data dir beside the blobs: the disk filling up as it
+    commits is the evidence store being full (the transaction is rolled back)."""
+    try:
+        yield
+    except DatabaseError as exc:
+        if not storage_full(exc):
+            raise
+        raise blobs.StoreFull(
+            gettext("no space left in the evidence store; nothing was stored")
+        ) from None
 
 
 def evidence_open(
