@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.utils import translation
 
 from saebom.accounts.models import Agency, User
 from saebom.core.exceptions import NotFound, PermissionDenied
@@ -121,6 +122,20 @@ def test_unreadable_files_are_rejected_whole(officer: User, data: bytes, message
     assert Arrival.objects.count() == 0
 
 
+def test_import_problems_are_in_korean_when_the_language_is_korean(officer: User) -> None:
+    with translation.override("ko"), pytest.raises(ImportRejected) as rejected:
+        arrivals_import(actor=officer, data=b"record_id,sex\nR,F\n", filename="f.csv")
+    assert "1행, arrival_date: 필수 열이 없습니다" in str(rejected.value)
+
+    bad_date = csv_bytes([row(1, arrival_date="2023-02-30")])
+    english = arrivals_import(actor=officer, data=bad_date, filename="a.csv")
+    with translation.override("ko"):  # the same date again: no English message kept from above
+        korean = arrivals_import(actor=officer, data=bad_date, filename="a.csv")
+    assert english.errors[0].message == "'2023-02-30' is not a real date"
+    assert korean.errors[0].message == "'2023-02-30'은(는) 실제로 있는 날짜가 아닙니다"
+    assert Arrival.objects.count() == 0
+
+
 def test_extra_cells_beyond_the_header_are_an_error(officer: User) -> None:
     report = arrivals_import(
         actor=officer, data=b"record_id,arrival_date\nR,2023,surprise\n", filename="a.csv"
@@ -221,7 +236,10 @@ def test_cli_import_reports_rows_and_writes_errors(tmp_path: Path) -> None:
     rows = [row(1), row(2, sex="Q"), row(3, arrival_date="2023-13-01")]
     source, errors = tmp_path / "in.csv", tmp_path / "errors.csv"
     source.write_bytes(csv_bytes(rows))
-    proc = run_cli("import", "arrivals", str(source), "--errors-out", str(errors))
+    english = {"SAEBOM_LANGUAGE": "en"}  # the CLI speaks the installation's language, else ko
+    proc = run_cli(
+        "import", "arrivals", str(source), "--errors-out", str(errors), extra_env=english
+    )
     assert proc.returncode == 1 and "nothing was written" in proc.stderr
     assert "row 3, sex" in proc.stderr
     assert errors.read_text().splitlines()[0] == "row,column,message"

@@ -52,8 +52,9 @@ class RowError:
     message: str
 
     def __str__(self) -> str:
-        where = f"row {self.row}" if self.row else "file"
-        return f"{where}, {self.column or 'all columns'}: {self.message}"
+        where = gettext("row %(row)d") % {"row": self.row} if self.row else gettext("file")
+        column = self.column or gettext("all columns")
+        return f"{where}, {column}: {self.message}"
 
 
 @dataclass
@@ -89,9 +90,8 @@ class FormulaCell(str):
 def read_table(data: bytes, filename: str) -> Table:
     """Header and numbered rows of a CSV (UTF-8, BOM or not) or XLSX file."""
     if len(data) > MAX_FILE_BYTES:
-        raise ImportRejected(
-            [RowError(0, "", f"the file is larger than {MAX_FILE_BYTES // 2**20} MiB")]
-        )
+        message = gettext("the file is larger than %(mb)d MiB") % {"mb": MAX_FILE_BYTES // 2**20}
+        raise ImportRejected([RowError(0, "", message)])
     if data[:4] == b"PK\x03\x04" or filename.lower().endswith(".xlsx"):
         return _read_xlsx(data)
     return _read_csv(data)
@@ -101,12 +101,21 @@ def _unreadable(line: int, what: str) -> ImportRejected:
     return ImportRejected([RowError(line, "", what)])
 
 
+def _not_csv(error: csv.Error) -> str:
+    return gettext("not readable as CSV: %(reason)s") % {"reason": error}
+
+
+def _not_xlsx(error: Exception) -> str:
+    return gettext("not a readable XLSX workbook (%(error)s)") % {"error": type(error).__name__}
+
+
 def _read_csv(data: bytes) -> Table:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise _unreadable(line, "the file is not UTF-8 text (save it as CSV UTF-8)") from None
+        message = gettext("the file is not UTF-8 text (save it as CSV UTF-8)")
+        raise _unreadable(line, message) from None
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     comments: list[str] = []
     try:
@@ -115,9 +124,9 @@ def _read_csv(data: bytes) -> Table:
             comments.append(",".join(header))
             header = [name.strip() for name in next(reader)]
     except StopIteration:
-        raise _unreadable(1, "the file is empty") from None
+        raise _unreadable(1, gettext("the file is empty")) from None
     except csv.Error as exc:
-        raise _unreadable(reader.line_num, f"not readable as CSV: {exc}") from None
+        raise _unreadable(reader.line_num, _not_csv(exc)) from None
 
     def rows() -> Iterator[tuple[int, list[object]]]:
         try:
@@ -125,7 +134,7 @@ def _read_csv(data: bytes) -> Table:
                 if any(value.strip() for value in values):  # blank lines are skipped
                     yield reader.line_num, list(values)
         except csv.Error as exc:
-            raise _unreadable(reader.line_num, f"not readable as CSV: {exc}") from None
+            raise _unreadable(reader.line_num, _not_csv(exc)) from None
 
     return Table(header, rows(), synthetic=any(SYNTHETIC_MARK in c for c in comments))
 
@@ -140,7 +149,7 @@ def _read_xlsx(data: bytes) -> Table:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             expanded = sum(info.file_size for info in archive.infolist())
         if expanded > MAX_XLSX_EXPANSION * max(len(data), 1) and expanded > MAX_XLSX_SMALL:
-            raise _unreadable(0, "the workbook expands to an implausible size")
+            raise _unreadable(0, gettext("the workbook expands to an implausible size"))
         # Formulas as written (not cached results), so that a formula is refused, not emptied.
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
         sheet = book.worksheets[0]
@@ -153,7 +162,7 @@ def _read_xlsx(data: bytes) -> Table:
     except ImportRejected:
         raise
     except Exception as exc:  # openpyxl and zipfile raise many types for a damaged file
-        raise _unreadable(0, f"not a readable XLSX workbook ({type(exc).__name__})") from None
+        raise _unreadable(0, _not_xlsx(exc)) from None
 
     def numbered() -> Iterator[tuple[int, list[object]]]:
         try:
@@ -165,13 +174,13 @@ def _read_xlsx(data: bytes) -> Table:
         except ImportRejected:
             raise
         except Exception as exc:  # the sheet's XML is read lazily: damage shows up here
-            raise _unreadable(0, f"not a readable XLSX workbook ({type(exc).__name__})") from None
+            raise _unreadable(0, _not_xlsx(exc)) from None
 
     lines = numbered()
     try:
         _, first = next(lines)
     except StopIteration:
-        raise _unreadable(1, "the first sheet is empty") from None
+        raise _unreadable(1, gettext("the first sheet is empty")) from None
     header = ["" if value is None else str(value).strip() for value in first]
     while header and not header[-1]:
         header.pop()
@@ -228,9 +237,8 @@ def _records(table: Table, report: ImportReport, progress: Progress | None) -> l
                 row_errors = [RowError(number, p.column, p.message) for p in invalid.problems]
             else:
                 if record.record_id in seen:
-                    row_errors = [
-                        RowError(number, "record_id", f"repeats row {seen[record.record_id]}")
-                    ]
+                    message = gettext("repeats row %(row)d") % {"row": seen[record.record_id]}
+                    row_errors = [RowError(number, "record_id", message)]
                 else:
                     seen[record.record_id] = number
                     records.append(record)
@@ -245,14 +253,17 @@ def _row_shape_errors(number: int, header: list[str], values: list[object]) -> l
         return []  # the common case, a plain CSV row of the right shape, checked at once
     formulas = [name for name, v in zip(header, values, strict=False) if isinstance(v, FormulaCell)]
     if formulas:
-        return [RowError(number, name, "is a formula; import values only") for name in formulas]
+        message = gettext("is a formula; import values only")
+        return [RowError(number, name, message) for name in formulas]
     extra = [v for v in values[len(header) :] if v not in (None, "")]
     if extra:
-        return [RowError(number, "", f"has {len(values)} cells but the header has {len(header)}")]
+        message = gettext("has %(cells)d cells but the header has %(columns)d")
+        return [RowError(number, "", message % {"cells": len(values), "columns": len(header)})]
     long = [
         name for name, v in zip(header, values, strict=False) if len(str(v or "")) > MAX_CELL_CHARS
     ]
-    return [RowError(number, name, f"is longer than {MAX_CELL_CHARS} characters") for name in long]
+    message = gettext("is longer than %(n)d characters") % {"n": MAX_CELL_CHARS}
+    return [RowError(number, name, message) for name in long]
 
 
 def arrivals_import(

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from django.utils.translation import gettext
+
 from saebom.core import vocab
 from saebom.registry.models import Precision
 
@@ -122,13 +124,13 @@ def header_problems(header: list[str]) -> list[Problem]:
     seen: set[str] = set()
     for name in header:
         if name in seen:
-            problems.append(Problem(name, "this column appears twice"))
+            problems.append(Problem(name, gettext("this column appears twice")))
         elif name not in COLUMNS:
-            problems.append(Problem(name, f"unknown column; the columns are {', '.join(COLUMNS)}"))
+            message = gettext("unknown column; the columns are %(columns)s")
+            problems.append(Problem(name, message % {"columns": ", ".join(COLUMNS)}))
         seen.add(name)
-    problems += [
-        Problem(name, "required column is missing") for name in REQUIRED if name not in seen
-    ]
+    missing = gettext("required column is missing")
+    problems += [Problem(name, missing) for name in REQUIRED if name not in seen]
     return problems
 
 
@@ -187,7 +189,7 @@ class _RowParser:
     def cell(self, column: str) -> str:
         value = self.cells.get(column, "")
         if self.suspect and _CONTROL.search(value):
-            self.fail(column, "contains control characters")
+            self.fail(column, gettext("contains control characters"))
             return ""
         return value
 
@@ -212,9 +214,9 @@ class _RowParser:
     def record_id(self) -> str:
         value = self.cell("record_id")
         if not value:
-            self.fail("record_id", "is required")
+            self.fail("record_id", gettext("is required"))
         elif len(value) > MAX_RECORD_ID:
-            self.fail("record_id", f"is longer than {MAX_RECORD_ID} characters")
+            self.fail("record_id", _longer_than(MAX_RECORD_ID))
         return value
 
     def partial_date(
@@ -223,16 +225,14 @@ class _RowParser:
         text = self.cell(column)
         if not text:
             if required:
-                self.fail(column, "is required")
+                self.fail(column, gettext("is required"))
             return None
-        # Identifiers are never quoted back: error reports travel further than the record.
-        shown = "the value" if column in IDENTITY_COLUMNS else repr(text)
         parsed = _parse_partial_date(text)
-        if isinstance(parsed, str):
-            self.fail(column, f"{shown} {parsed}")
+        if not isinstance(parsed, PartialDate):
+            self.fail(column, _date_problem(column, text, parsed, earliest))
             return None
         if parsed.value.year < earliest or parsed.value > self.today:
-            self.fail(column, f"{shown} must be between {earliest} and today")
+            self.fail(column, _date_problem(column, text, "out of range", earliest))
             return None
         return parsed
 
@@ -258,20 +258,21 @@ class _RowParser:
                 self.fail(column, str(exc))
                 continue
             if code in found and not allow_repeats:
-                self.fail(column, f"{item!r} is listed twice")
+                self.fail(column, gettext("%(item)r is listed twice") % {"item": item})
             found.append(code)
         return found
 
     def name(self, column: str) -> str:
         value = " ".join(self.cell(column).split())
         if len(value) > MAX_NAME:
-            self.fail(column, f"is longer than {MAX_NAME} characters")
+            self.fail(column, _longer_than(MAX_NAME))
         return value
 
     def date_of_birth(self) -> datetime.date | None:
         parsed = self.partial_date("date_of_birth", earliest=EARLIEST_BIRTH_YEAR)
         if parsed is not None and parsed.precision != Precision.DAY:
-            self.fail("date_of_birth", "must be a full date YYYY-MM-DD (use birth_year otherwise)")
+            message = gettext("must be a full date YYYY-MM-DD (use birth_year otherwise)")
+            self.fail("date_of_birth", message)
             return None
         return parsed.value if parsed else None
 
@@ -280,36 +281,60 @@ class _RowParser:
         if not text:
             return data.date_of_birth.year if data.date_of_birth else None
         if not _FOUR_DIGITS.match(text):
-            self.fail("birth_year", f"{text!r} is not a four-digit year")
+            message = gettext("%(value)r is not a four-digit year") % {"value": text}
+            self.fail("birth_year", message)
             return None
         year = int(text)
         if not EARLIEST_BIRTH_YEAR <= year <= data.arrival.value.year:
-            self.fail(
-                "birth_year", f"{year} must be between {EARLIEST_BIRTH_YEAR} and the arrival year"
-            )
+            message = gettext("%(year)d must be between %(earliest)d and the arrival year")
+            self.fail("birth_year", message % {"year": year, "earliest": EARLIEST_BIRTH_YEAR})
         elif data.date_of_birth and data.date_of_birth.year != year:
-            self.fail("birth_year", f"{year} does not match the year of date_of_birth")
+            message = gettext("%(year)d does not match the year of date_of_birth")
+            self.fail("birth_year", message % {"year": year})
         return year
 
     def check_order(self, data: ArrivalData) -> None:
         if data.left_north and data.left_north.value > data.arrival.latest():
-            self.fail("left_north_date", "is after the arrival date")
+            self.fail("left_north_date", gettext("is after the arrival date"))
         if data.date_of_birth and data.date_of_birth > data.arrival.latest():
-            self.fail("date_of_birth", "is after the arrival date")
+            self.fail("date_of_birth", gettext("is after the arrival date"))
+
+
+def _longer_than(limit: int) -> str:
+    return gettext("is longer than %(n)d characters") % {"n": limit}
 
 
 @functools.lru_cache(maxsize=65536)  # a file repeats its dates many times
 def _parse_partial_date(text: str) -> PartialDate | str:
-    """The date and its precision, or what is wrong with the text."""
+    """The date and its precision, or what is wrong with the text: "format" or "not real" (a
+    key, not a message: the cache outlives the language it would have been written in)."""
     match = _PARTIAL_DATE.match(text)
     if match is None:
-        return "is not YYYY, YYYY-MM or YYYY-MM-DD"
+        return "format"
     year, month, day = (int(part) if part else None for part in match.groups())
     precision = Precision.DAY if day else Precision.MONTH if month else Precision.YEAR
     try:
         return PartialDate(datetime.date(year or 1, month or 1, day or 1), precision)
     except ValueError:
-        return "is not a real date"
+        return "not real"
+
+
+def _date_problem(column: str, text: str, problem: str, earliest: int) -> str:
+    """The message for a date that is malformed ("format"), not real or out of range.
+    Identifiers are never quoted back: error reports travel further than the record."""
+    if column in IDENTITY_COLUMNS:
+        messages = {
+            "format": gettext("the value is not YYYY, YYYY-MM or YYYY-MM-DD"),
+            "not real": gettext("the value is not a real date"),
+            "out of range": gettext("the value must be between %(earliest)d and today"),
+        }
+    else:
+        messages = {
+            "format": gettext("%(value)r is not YYYY, YYYY-MM or YYYY-MM-DD"),
+            "not real": gettext("%(value)r is not a real date"),
+            "out of range": gettext("%(value)r must be between %(earliest)d and today"),
+        }
+    return messages[problem] % {"value": text, "earliest": earliest}
 
 
 def _text(value: object) -> str:

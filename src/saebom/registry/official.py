@@ -42,7 +42,7 @@ def parse_series(data: bytes) -> SeriesFile:
     try:
         lines = data.decode("utf-8-sig").splitlines()
     except UnicodeDecodeError:
-        raise ImportRejected([RowError(0, "", "the file is not UTF-8 text")]) from None
+        raise ImportRejected([RowError(0, "", gettext("the file is not UTF-8 text"))]) from None
     meta = {}
     while lines and lines[0].startswith("#"):
         key, _, value = lines.pop(0).lstrip("# ").partition(":")
@@ -51,7 +51,9 @@ def parse_series(data: bytes) -> SeriesFile:
     rows, errors = [], []
     try:
         if reader.fieldnames != SERIES_COLUMNS:
-            message = f"the header must be {','.join(SERIES_COLUMNS)}"
+            message = gettext("the header must be %(columns)s") % {
+                "columns": ",".join(SERIES_COLUMNS)
+            }
             raise ImportRejected([RowError(1, "", message)])
         for number, record in enumerate(reader, 2):
             try:
@@ -71,7 +73,9 @@ def parse_series(data: bytes) -> SeriesFile:
 def _number(record: dict[str, str], column: str) -> int:
     text = (record.get(column) or "").strip()
     if not re.fullmatch(r"[0-9]{1,9}", text):
-        raise ValueError(f"{column}: {text!r} is not a whole number")
+        raise ValueError(
+            f"{column}: " + gettext("%(value)r is not a whole number") % {"value": text}
+        )
     return int(text)
 
 
@@ -100,11 +104,14 @@ def _series_row(record: dict[str, str]) -> OfficialYear:
         status=(record.get("status") or "").strip()[:120],
     )
     if not row.period or len(row.period) > 16:
-        raise ValueError("period: must have 1 to 16 characters")
+        raise ValueError("period: " + gettext("must have 1 to 16 characters"))
     if row.first_year is not None and row.first_year > row.last_year:
-        raise ValueError("first_year: is after last_year")
+        raise ValueError("first_year: " + gettext("is after last_year"))
     if row.male + row.female != _number(record, "total"):
-        raise ValueError(f"total: {record['total']} is not male + female ({row.male + row.female})")
+        message = gettext("%(total)s is not male + female (%(sum)d)")
+        raise ValueError(
+            "total: " + message % {"total": record["total"], "sum": row.male + row.female}
+        )
     return row
 
 
@@ -113,13 +120,15 @@ def _series_shape_errors(rows: list[OfficialYear]) -> list[RowError]:
     seen: set[str] = set()
     for number, row in enumerate(rows, 2):
         if row.period in seen:
-            errors.append(RowError(number, "period", f"{row.period!r} appears twice"))
+            message = gettext("%(period)r appears twice") % {"period": row.period}
+            errors.append(RowError(number, "period", message))
         seen.add(row.period)
     for number, (before, after) in enumerate(itertools.pairwise(rows), 3):
         if after.last_year <= before.last_year:
-            errors.append(RowError(number, "last_year", "periods must be in increasing order"))
+            message = gettext("periods must be in increasing order")
+            errors.append(RowError(number, "last_year", message))
     if not rows:
-        errors.append(RowError(2, "", "the series has no rows"))
+        errors.append(RowError(2, "", gettext("the series has no rows")))
     return errors
 
 
@@ -127,7 +136,8 @@ def _date(text: str) -> datetime.date | None:
     try:
         return datetime.date.fromisoformat(text) if text else None
     except ValueError:
-        raise ImportRejected([RowError(0, "revised", f"{text!r} is not YYYY-MM-DD")]) from None
+        message = gettext("%(value)r is not YYYY-MM-DD") % {"value": text}
+        raise ImportRejected([RowError(0, "revised", message)]) from None
 
 
 def official_series_import(
@@ -137,9 +147,8 @@ def official_series_import(
     parsed = parse_series(data)
     revised = revised_on or parsed.revised_on
     if revised is None:
-        raise ImportRejected(
-            [RowError(0, "revised", "give the revision date (--revised YYYY-MM-DD)")]
-        )
+        message = gettext("give the revision date (--revised YYYY-MM-DD)")
+        raise ImportRejected([RowError(0, "revised", message)])
     named = source or parsed.source or "unnamed source"
     if _CONTROL.search(named):
         raise ImportRejected([RowError(0, "source", gettext("contains control characters"))])
