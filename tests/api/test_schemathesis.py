@@ -73,7 +73,6 @@ from saebom.support import selectors as support_selectors
 from saebom.support.models import Case as SupportCase
 from saebom.support.models import Service
 from saebom.testimony import models as testimony_models
-from saebom.testimony import services as testimony_services
 from saebom.testimony.models import Place
 from tests.core import matrix
 from tests.testimony.conftest import load_gazetteer
@@ -544,26 +543,12 @@ def allowed_pairs(endpoints: list[matrix.Endpoint]) -> set[Pair]:
 
 def second_act(world: matrix.World) -> int:
     """An act of the actors' agency in a testimony other than the world's."""
-    documenter = world.actors[Role.DOCUMENTER]
-    testimony = testimony_services.testimony_create(
-        actor=documenter,
-        interview_date=date(2024, 7, 1),
-        language="ko",
+    _, _, act = matrix.detention_act(
+        world.actors[Role.DOCUMENTER],
+        interviewed=date(2024, 7, 1),
         summary="Detention at the same holding centre.",
-        witness_identity="Witness W-3",
+        witness="Witness W-3",
         consent_scope="internal",
-        consent_given_on=date(2024, 7, 1),
-    )
-    incident = testimony_services.incident_add(
-        actor=documenter, testimony=testimony, date_start=date(2009, 3, 1), date_precision="month"
-    )
-    act = testimony_services.act_add(
-        actor=documenter,
-        incident=incident,
-        act_type="detention",
-        connection="witnessed",
-        reliability="b",
-        credibility="2",
     )
     return int(act.pk)
 

@@ -508,20 +508,22 @@ def staff(agency: Agency, role: Role, **kwargs: Any) -> User:
     return UserFactory(role=role, agency=agency, password=None, **kwargs)
 
 
-def _testimony(documenter: User) -> dict[str, Any]:
-    testimony = testimony_services.testimony_create(
+def detention_act(
+    documenter: User, *, interviewed: date, summary: str, witness: str, **testimony: Any
+) -> tuple[Any, Any, Any]:
+    """A testimony of ``documenter``'s agency with one incident and one coded detention act."""
+    record = testimony_services.testimony_create(
         actor=documenter,
-        interview_date=date(2024, 5, 2),
+        interview_date=interviewed,
         language="ko",
-        summary="Detention at a holding centre after forced repatriation.",
-        transcript="Transcript of the interview.",
-        witness_identity="Witness W-1",
-        consent_scope="publish_anonymised",
-        consent_given_on=date(2024, 5, 2),
+        summary=summary,
+        witness_identity=witness,
+        consent_given_on=interviewed,
+        **{"consent_scope": "publish_anonymised", **testimony},
     )
     incident = testimony_services.incident_add(
         actor=documenter,
-        testimony=testimony,
+        testimony=record,
         date_start=date(2009, 3, 1),
         date_precision="month",
         place="kwanliso_15",
@@ -533,6 +535,17 @@ def _testimony(documenter: User) -> dict[str, Any]:
         connection="experienced",
         reliability="b",
         credibility="2",
+    )
+    return record, incident, act
+
+
+def _testimony(documenter: User) -> dict[str, Any]:
+    testimony, incident, act = detention_act(
+        documenter,
+        interviewed=date(2024, 5, 2),
+        summary="Detention at a holding centre after forced repatriation.",
+        witness="Witness W-1",
+        transcript="Transcript of the interview.",
     )
     evidence = testimony_services.evidence_upload(
         actor=documenter,
