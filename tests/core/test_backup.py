@@ -1062,6 +1062,48 @@ def test_a_terminated_backup_or_restore_leaves_no_plaintext(
         assert relations(target.database) == 0
 
 
+def terminate_after_making(monkeypatch: pytest.MonkeyPatch, prefix: str, nth: int = 1) -> None:
+    """SIGTERM's handler, run just after the ``nth`` directory named ``prefix*`` is made: the
+    narrowest window, where the directory exists and nothing else has happened yet."""
+    make = os.mkdir
+    made = 0
+
+    def mkdir(path: Any, *args: Any, **kwargs: Any) -> None:
+        nonlocal made
+        make(path, *args, **kwargs)
+        if Path(path).name.startswith(prefix):
+            made += 1
+            if made == nth:
+                raise SystemExit(128 + signal.SIGTERM)
+
+    monkeypatch.setattr(os, "mkdir", mkdir)
+
+
+@pytest.mark.parametrize("nth", [1, 2], ids=["beside the database", "in the evidence directory"])
+def test_a_restore_terminated_as_it_makes_its_staging_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nth: int
+) -> None:
+    path = Crafted(tmp_path).write(tmp_path / "crafted.backup")
+    target = scratch_target(tmp_path / "target")
+    terminate_after_making(monkeypatch, backup.STAGING_PREFIX, nth)
+    with pytest.raises(SystemExit):
+        stage_only(path, backup.Passphrase(PASSPHRASE), target)
+    assert tree(target.data_dir) == []
+
+
+@pytest.mark.django_db
+def test_a_backup_terminated_as_it_makes_its_work_directory_leaves_nothing(
+    evidence_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_dir = Path(django_settings.DATA_DIR)
+    terminate_after_making(monkeypatch, backup.WORK_PREFIX)
+    with pytest.raises(SystemExit):
+        backup.create_backup(
+            tmp_path / "out.backup", backup.Passphrase(PASSPHRASE), actor=system_actor()
+        )
+    assert not list(data_dir.glob(f"{backup.WORK_PREFIX}*")) and not list(tmp_path.glob(".out*"))
+
+
 @transactional
 def test_a_full_disk_is_one_line_naming_the_archive(source: Installation, tmp_path: Path) -> None:
     """RLIMIT_FSIZE stands in for a full disk: writes past it fail as a full disk's would."""

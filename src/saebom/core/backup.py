@@ -1193,12 +1193,10 @@ def _write_archive(
     from saebom.core.fields import keyring
 
     ring = keyring()
-    try:
-        work = Path(tempfile.mkdtemp(dir=work_parent, prefix=f"{WORK_PREFIX}{os.getpid()}-"))
-    except OSError as exc:
-        raise _cannot_write(work_parent, exc) from None
+    work = _own_directory_name(work_parent, WORK_PREFIX)
     partial = out.parent / f".{out.name}{PARTIAL_MARK}{os.getpid()}-{secrets.token_hex(4)}"
     try:
+        _make_own_directory(work)
         snapshot = _snapshot(work)
         evidence, skipped = _evidence_files()
         database_member = DATABASE_MEMBERS[snapshot.vendor]
@@ -1280,6 +1278,20 @@ def _write_archive(
         partial.unlink(missing_ok=True)
         shutil.rmtree(work, ignore_errors=True)
     return manifest, skipped
+
+
+def _own_directory_name(parent: Path, prefix: str) -> Path:
+    """A new ``<prefix><pid>-<random>`` path in ``parent``, not made yet. The caller records it
+    for removal first and makes it with :func:`_make_own_directory` after: a SIGTERM unwinds
+    between any two statements, and a directory made before it was recorded would stay behind."""
+    return parent / f"{prefix}{os.getpid()}-{secrets.token_hex(6)}"
+
+
+def _make_own_directory(path: Path) -> None:
+    try:
+        path.mkdir(mode=0o700)
+    except OSError as exc:
+        raise _cannot_write(path.parent, exc) from None
 
 
 def _write_new_file(path: Path, data: bytes) -> None:
@@ -1838,14 +1850,14 @@ class Staging:
 
     def _make(self, parent: Path) -> Path:
         missing = [parent, *parent.parents]
-        missing = [p for p in missing if not os.path.lexists(p)]
+        self._created.extend(p for p in missing if not os.path.lexists(p))  # deepest first
+        path = _own_directory_name(parent, STAGING_PREFIX)
+        self._directories.append(path)
         try:
             parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self._created.extend(missing)  # deepest first
-            path = Path(tempfile.mkdtemp(dir=parent, prefix=f"{STAGING_PREFIX}{os.getpid()}-"))
         except OSError as exc:
             raise _cannot_write(parent, exc) from None
-        self._directories.append(path)
+        _make_own_directory(path)
         return path
 
     def store(self, name: str, source: IO[bytes], size: int) -> str:
