@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import translation
 
@@ -253,6 +255,31 @@ def test_cli_import_reports_rows_and_writes_errors(tmp_path: Path) -> None:
     assert run_cli("export", "arrivals", "--out", str(out)).returncode == 0
     assert "R-00001" in out.read_text() and "김철" not in out.read_text()
     assert AuditEvent.objects.filter(action="export", actor_name__startswith="system:").exists()
+
+
+def test_cli_import_speaks_the_operators_language(
+    officer: User, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_bytes(csv_bytes([row(1), row(2, sex="Q")]))
+    said = {}
+    for locale in ("ko_KR.UTF-8", "C.UTF-8"):
+        monkeypatch.setenv("LC_ALL", locale)
+        out, err = io.StringIO(), io.StringIO()
+        command = ("import", "arrivals", str(source), "--agency", officer.agency.code)
+        call_command(*command, "--dry-run", "--skip-invalid", stdout=out, stderr=err)
+        with pytest.raises(CommandError) as refused:
+            call_command(*command, stdout=out, stderr=err)
+        said[locale[:2]] = (out.getvalue(), str(refused.value))
+    assert said["ko"] == (
+        "시험 실행: 2개 행을 읽었습니다. 유효 1개, 오류 1개. 아무것도 저장하지 않았습니다\n",
+        "1개 행에서 문제 1건이 있어 아무것도 저장하지 않았습니다",
+    )
+    assert said["C."] == (
+        "dry run: 2 rows read, 1 valid, 1 invalid; nothing written\n",
+        "1 problems in 1 rows; nothing was written",
+    )
+    assert not Arrival.objects.filter(agency=officer.agency).exists()
 
 
 def test_unbalanced_quote_is_an_error_not_lost_rows(officer: User) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -8,11 +9,12 @@ from django.conf import settings
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 
 from saebom.accounts.models import Agency, User
 from saebom.core.models import AuditEvent
 from saebom.core.policy import Role
-from saebom.registry.importing import arrivals_import
+from saebom.registry.importing import arrivals_import, import_job_start
 from saebom.registry.models import Arrival, ImportJob, Person
 from tests.registry.helpers import csv_bytes, row
 
@@ -188,11 +190,35 @@ def test_web_import_runs_as_a_task_with_its_report(
     job = ImportJob.objects.get()
     assert response["Location"] == reverse("registry:import_status", args=[job.pk])
     assert job.state == "done" and job.content is None
+    assert job.language == "en"  # the page's: the worker writes the report in it
     page = officer_client.get(response["Location"]).content.decode()
     assert "nothing was written" in page and "is not one of M, F" in page
     errors = officer_client.get(reverse("registry:import_errors", args=[job.pk])).content.decode()
     assert errors.splitlines()[1].startswith("3,sex,")
     assert not Arrival.objects.exists()
+
+
+def test_a_web_import_reports_in_the_uploaders_language(
+    officer: User, django_capture_on_commit_callbacks: Callable[..., object]
+) -> None:
+    """The worker runs in the installation's language; the report is written in the language
+    of whoever started the import, whichever language the worker has."""
+    data = csv_bytes([row(1), row(2, sex="?")])
+    jobs = {}
+    for uploader, worker in (("ko", "en"), ("en", "ko")):
+        with (
+            translation.override(worker),
+            django_capture_on_commit_callbacks(execute=True),  # type: ignore[operator]
+        ):
+            jobs[uploader] = import_job_start(
+                actor=officer, filename="a.csv", data=data, language=uploader
+            )
+    messages = {
+        language: json.loads(ImportJob.objects.get(pk=job.pk).report)["errors"][0]["message"]
+        for language, job in jobs.items()
+    }
+    assert "is not one of M, F" in messages["en"]
+    assert "M, F(또는 그 이름) 중 하나가 아닙니다" in messages["ko"], messages["ko"]
 
 
 def test_someone_elses_import_job_is_404(

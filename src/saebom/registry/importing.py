@@ -311,9 +311,16 @@ def arrivals_import(
 
 
 def import_job_start(
-    *, actor: User, filename: str, data: bytes, skip_invalid: bool = False, dry_run: bool = False
+    *,
+    actor: User,
+    filename: str,
+    data: bytes,
+    skip_invalid: bool = False,
+    dry_run: bool = False,
+    language: str = "",
 ) -> ImportJob:
-    """Queue a web import for the background worker; it runs as ``actor``, checked again then."""
+    """Queue a web import for the background worker; it runs as ``actor``, checked again then,
+    and reports in ``language`` (the uploader's; "" for the installation's)."""
     from saebom.registry.tasks import run_import  # the task module imports this one
 
     agency = agency_for(actor, Action.ARRIVAL_IMPORT, None)
@@ -325,6 +332,7 @@ def import_job_start(
             content=base64.b64encode(data).decode("ascii"),
             skip_invalid=skip_invalid,
             dry_run=dry_run,
+            language=language,
         )
         audit_record(
             actor=actor,

@@ -216,6 +216,9 @@ class ImportJob(models.Model):
     content = EncryptedTextField()  # base64 of the uploaded bytes; cleared when the job ends
     skip_invalid = models.BooleanField(default=False)
     dry_run = models.BooleanField(default=False)
+    # The uploader's language: the worker writes the report's messages in it ("": the
+    # installation's language, for jobs queued before this was recorded).
+    language = models.CharField(max_length=8, blank=True)
     state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
     phase = models.CharField(max_length=10, blank=True)  # "checking" rows, then "writing"
     done_rows = models.PositiveIntegerField(default=0)

@@ -7,8 +7,9 @@ import json
 import logging
 from dataclasses import asdict
 
+from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django_tasks import task
 
 from saebom.core.exceptions import SaebomError
@@ -25,6 +26,13 @@ def run_import(job_id: int) -> str:
     if job.state != ImportJob.State.QUEUED:
         return job.state
     ImportJob.objects.filter(pk=job_id).update(state=ImportJob.State.RUNNING)
+    with translation.override(job.language or settings.LANGUAGE_CODE):
+        _run(job)
+    return "finished"
+
+
+def _run(job: ImportJob) -> None:
+    job_id = job.pk
     try:
         report = arrivals_import(
             actor=job.created_by,
@@ -49,7 +57,6 @@ def run_import(job_id: int) -> str:
         raise
     else:
         _finish(job_id, ImportJob.State.DONE, _report_json(report))
-    return "finished"
 
 
 def _progress(job_id: int, phase: str, done: int, total: int) -> None:

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -182,6 +183,7 @@ def import_start(request: HttpRequest) -> HttpResponse:
             data=upload.read(),
             skip_invalid=form.cleaned_data["skip_invalid"],
             dry_run=form.cleaned_data["dry_run"],
+            language=translation.get_language(),
         )
         return redirect("registry:import_status", job_id=job.pk)
     jobs = selectors.import_jobs_of(actor(request))[:10]

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandError
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from saebom.core.management.base import SaebomCommand
 from saebom.registry.importing import (
@@ -18,6 +18,9 @@ from saebom.registry.importing import (
 )
 from saebom.registry.official import official_series_import
 from saebom.testimony import importing as testimony_importing
+
+# The importer's progress phases, as the progress bar shows them.
+PHASES = {"checking": gettext_lazy("checking"), "writing": gettext_lazy("writing")}
 
 
 class Command(SaebomCommand):
@@ -81,11 +84,12 @@ class Command(SaebomCommand):
             except ImportRejected as rejected:
                 raise CommandError(self._problems(rejected.errors)) from None
             self.stdout.write(
-                f"loaded {release.rows.count()} periods, revised {release.revised_on}"
+                gettext("loaded %(n)d periods, revised %(date)s")
+                % {"n": release.rows.count(), "date": release.revised_on}
             )
             return
         try:
-            with self.progress("Importing arrivals", None) as bar:
+            with self.progress(gettext("Importing arrivals"), None) as bar:
                 report = arrivals_import(
                     actor=self.actor(),
                     data=data,
@@ -95,7 +99,8 @@ class Command(SaebomCommand):
                     skip_invalid=options["skip_invalid"],
                     progress=lambda phase, done, total: bar.update(
                         bar.task_ids[0],
-                        description=f"Importing arrivals: {phase}",
+                        description=gettext("Importing arrivals: %(phase)s")
+                        % {"phase": PHASES.get(phase, phase)},
                         completed=done,
                         total=total or None,
                     ),
@@ -107,7 +112,8 @@ class Command(SaebomCommand):
         self._summarise(report)
         if report.errors and not options["skip_invalid"]:
             raise CommandError(
-                f"{len(report.errors)} problems in {report.skipped} rows; nothing was written"
+                gettext("%(n)d problems in %(rows)d rows; nothing was written")
+                % {"n": len(report.errors), "rows": report.skipped}
             )
 
     def _testimonies(self, data: bytes, agency: str | None, dry_run: bool) -> None:
@@ -160,16 +166,31 @@ class Command(SaebomCommand):
         for error in report.errors[:20]:
             self.stderr.write(str(error))
         if len(report.errors) > 20:
-            self.stderr.write(f"... and {len(report.errors) - 20} more (see --errors-out)")
+            self.stderr.write(
+                gettext("... and %(n)d more (see --errors-out)") % {"n": len(report.errors) - 20}
+            )
+        counts = {
+            "rows": report.rows,
+            "valid": report.rows - report.skipped,
+            "skipped": report.skipped,
+            "created": report.created,
+            "updated": report.updated,
+        }
         if report.dry_run:
             self.stdout.write(
-                f"dry run: {report.rows} rows read, {report.rows - report.skipped} valid, "
-                f"{report.skipped} invalid; nothing written"
+                gettext(
+                    "dry run: %(rows)d rows read, %(valid)d valid, %(skipped)d invalid; "
+                    "nothing written"
+                )
+                % counts
             )
         elif report.written:
             self.stdout.write(
-                f"{report.rows} rows read: {report.created} created, {report.updated} updated, "
-                f"{report.skipped} skipped as invalid"
+                gettext(  # the words of the web import's report
+                    "%(rows)s rows read: %(created)s created, %(updated)s updated, "
+                    "%(skipped)s skipped as invalid."
+                )
+                % counts
             )
 
     def _write_errors(self, path: Path | None, errors: list[Any]) -> None:
@@ -179,4 +200,6 @@ class Command(SaebomCommand):
     @staticmethod
     def _problems(errors: list[Any]) -> str:
         shown = "; ".join(str(e) for e in errors[:5])
-        return shown + (f" (+{len(errors) - 5} more)" if len(errors) > 5 else "")
+        if len(errors) <= 5:
+            return shown
+        return shown + " " + gettext("(+%(n)d more)") % {"n": len(errors) - 5}
