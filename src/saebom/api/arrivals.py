@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
 from saebom.accounts.models import User
+from saebom.api.paging import page
 from saebom.api.problems import Invalid
 from saebom.api.rules import refuses, requires
 from saebom.core import policy
@@ -119,7 +120,7 @@ def arrival_list(
         origin_province=origin_province,
         status=status,
     )
-    limit, offset = max(1, min(limit, 1000)), max(0, offset)
+    limit, offset = page(limit, offset)
     return [_out(a) for a in arrivals[offset : offset + limit]]
 
 

@@ -19,6 +19,7 @@ from django.utils.translation import gettext
 from ninja import Router, Schema, Status
 
 from saebom.accounts.models import Agency, User
+from saebom.api.paging import page
 from saebom.api.problems import Invalid, checked_input
 from saebom.api.rules import refuses, requires
 from saebom.core import policy
@@ -468,7 +469,7 @@ def case_list(
     with what needs attention; ``attention`` keeps only those that need some."""
     actor = _actor(request)
     cases = selectors.caseload(actor, member=actor if mine else None, attention_only=attention)
-    limit, offset = max(1, min(limit, 1000)), max(0, offset)
+    limit, offset = page(limit, offset)
     return [
         {
             "public_id": c.public_id,
@@ -675,10 +676,10 @@ def referral_list(
     referrals = selectors.referrals_incoming(_actor(request)).select_related("to_agency")
     if status:
         referrals = referrals.filter(status=status)
-    limit, offset = max(1, min(limit, 1000)), max(0, offset)
-    page = referrals[offset : offset + limit]
+    limit, offset = page(limit, offset)
+    shown = referrals[offset : offset + limit]
     actor = _actor(request)
-    return [_referral_out(r, holder=selectors.holds_the_record(actor, r)) for r in page]
+    return [_referral_out(r, holder=selectors.holds_the_record(actor, r)) for r in shown]
 
 
 def _responding(request: HttpRequest, referral_id: int, *actions: Action) -> Referral:

@@ -26,11 +26,12 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext
-from ninja import File, Form, Router, Schema, Status
+from ninja import Field, File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from saebom.accounts.models import User
 from saebom.api.cases import StaleOut
+from saebom.api.paging import page
 from saebom.api.problems import checked_input
 from saebom.api.rules import refuses, requires
 from saebom.core import blobs, policy, vocab
@@ -367,10 +368,6 @@ def _actor(request: HttpRequest) -> User:
     return request.auth  # type: ignore[attr-defined]
 
 
-def _page(limit: int, offset: int) -> tuple[int, int]:
-    return max(1, min(limit, 1000)), max(0, offset)
-
-
 def _coded(vocabulary: str, code: str | None) -> dict[str, str] | None:
     return {"code": code, "label": vocab.label(vocabulary, code)} if code else None
 
@@ -633,7 +630,7 @@ def testimony_list(
     search: never a testimony whose consent was withdrawn, and with the facets of the results.
     Without, the plain list (the holding agency also sees its withdrawn testimonies)."""
     actor = _actor(request)
-    limit, offset = _page(limit, offset)
+    limit, offset = page(limit, offset)
     filters = _filters(
         act_type=act_type,
         coi_category=coi_category,
@@ -648,8 +645,8 @@ def testimony_list(
         rows = [_row(t) for t in found.results]
         return {"results": rows, "total": found.total, "facets": _facets(found.facets)}
     testimonies = selectors.testimonies_visible_to(actor).select_related("agency")
-    page = testimonies[offset : offset + limit]
-    return {"results": [_row(t) for t in page], "total": testimonies.count(), "facets": {}}
+    shown = testimonies[offset : offset + limit]
+    return {"results": [_row(t) for t in shown], "total": testimonies.count(), "facets": {}}
 
 
 @router.post("/testimonies", response={201: TestimonyOut}, exclude_unset=True)
@@ -888,7 +885,7 @@ def place_list(
         places = places.filter(kind=kind)
     if province:
         places = places.filter(province=province)
-    limit, offset = _page(limit, offset)
+    limit, offset = page(limit, offset)
     return [_place(p) for p in places[offset : offset + limit]]
 
 
@@ -943,7 +940,7 @@ def _evidence_detail(evidence: EvidenceFile) -> dict[str, Any]:
 def evidence_list(request: HttpRequest, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
     """The agency's evidence files, newest upload first."""
     actor = _actor(request)
-    limit, offset = _page(limit, offset)
+    limit, offset = page(limit, offset)
     files = selectors.evidence_visible_to(actor).select_related("original")
     return [
         _evidence_row(e) for e in files.prefetch_related("testimonies")[offset : offset + limit]
