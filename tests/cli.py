@@ -1,12 +1,17 @@
-"""Run the real `saebom` command in a subprocess against the test database."""
+"""Run the real `saebom` commands against the test database: in a subprocess, or in the test's
+process (and so its transaction)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 
 
@@ -36,3 +41,14 @@ def run_cli(
         check=False,
         timeout=120,
     )
+
+
+def evidence_verify() -> tuple[bool, str]:
+    """``saebom evidence verify`` as the operator runs it, in this process: (failed, report)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(io.StringIO()):  # its progress bar, on a terminal
+        try:
+            call_command("evidence", "verify", stdout=out, stderr=err)
+        except CommandError as exc:
+            return True, f"{err.getvalue()}{exc}"
+    return False, out.getvalue()

@@ -1082,7 +1082,13 @@ def test_content_download_is_an_attachment_recorded_in_custody(
     assert last is not None and (last.action, last.actor_name) == ("downloaded", "dora")
     assert AuditEvent.objects.filter(action="download", object_id=evidence.public_id).exists()
     chain = call(client, documenter, "GET", f"/evidence/{evidence.public_id}").json()["custody"]
-    assert [e["action"] for e in chain] == ["received", "uploaded", "downloaded"]
+    assert [(e["seq"], e["action"]) for e in chain] == [
+        (1, "received"),
+        (2, "uploaded"),
+        (3, "downloaded"),
+    ]
+    assert [e["prev_hash"] for e in chain] == ["0" * 64, chain[0]["hash"], chain[1]["hash"]]
+    assert chain[2]["hash"] == last.hash
     record_read = AuditEvent.objects.get(action="view", object_id=evidence.public_id)
     assert record_read.detail == {"what": "record"} and record_read.actor_name == "dora"
 

@@ -68,6 +68,7 @@ from saebom.registry.selectors import arrivals_visible_to
 from saebom.support import selectors as cases
 from saebom.support import services as support
 from saebom.support.models import Assessment, Case, CaseNote
+from saebom.testimony import custody
 from saebom.testimony import models as testimony_models
 from saebom.testimony import selectors as testimonies
 from saebom.testimony import services as testimony
@@ -544,6 +545,47 @@ def test_conflicting_edits_are_saved_or_refused_never_lost() -> None:
         f"{watcher.most_waiting} backends waiting on a lock at once "
         f"({watcher.samples} samples); {seconds:.1f} s"
     )
+
+
+# --- chains of custody ------------------------------------------------------------------------
+
+
+def test_concurrent_openings_of_a_file_make_one_chain_of_custody(
+    settings: Any, tmp_path: Any
+) -> None:
+    """12 documenters open each of two files at once: every opening is one more link of the
+    file's chain (1..N, none twice), and each chain ends at the head the audit chain last
+    recorded for it."""
+    settings.SAEBOM_EVIDENCE_DIR = tmp_path / "evidence"
+    documenters = staff(AgencyFactory(code="custody"), Role.DOCUMENTER, "ev", 12)
+    files = [
+        testimony.evidence_upload(
+            actor=documenters[0],
+            filename=f"statement-{n}.txt",
+            data=f"statement {n}\n".encode(),
+            received_from="",
+            received_on=None,
+            description="",
+        )
+        for n in range(2)
+    ]
+
+    def opening(user: User, evidence: Any) -> Callable[[threading.Barrier], bytes]:
+        def job(barrier: threading.Barrier) -> bytes:
+            barrier.wait(timeout=DB_TIMEOUT)
+            return testimony.evidence_open(actor=user, evidence=evidence)
+
+        return job
+
+    results = run_at_once(
+        {f"{u.username} opens {f.public_id}": opening(u, f) for u in documenters for f in files}
+    )
+    assert not unexpected(results)
+    for evidence in files:
+        links = testimony_models.CustodyEvent.objects.filter(evidence=evidence)
+        assert list(links.values_list("seq", flat=True)) == list(range(1, 2 + 12 + 1))
+    assert custody.verify() == []
+    assert_chain_is_one_line()
 
 
 # --- overlapping imports ----------------------------------------------------------------------

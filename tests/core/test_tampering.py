@@ -34,16 +34,14 @@ Left out of the 1,000 because no check can see them by design (docs/security.md,
   instant in another time zone): nothing changes as read. Every case checks that it did change
   what is read, so none of these slip in as a false "undetected".
 - evidence *rows* and custody events in the database: outside this item, which covers audit
-  rows and evidence bytes. They are not hash-chained, and nothing detects them today: a row's
-  sha256 pointed at another stored blob passes ``saebom evidence verify`` (the blob it left is
-  reported as a harmless orphan), and an edited or deleted custody event passes everything.
+  rows and evidence bytes. ``tests/testimony/test_custody_chain.py`` changes each of them in
+  every way in turn, and ``saebom evidence verify`` names the file each time.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import io
 import json
 import os
 import shutil
@@ -58,8 +56,6 @@ from random import Random
 from typing import Any
 
 import pytest
-from django.core.management import call_command
-from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory
@@ -80,6 +76,7 @@ from saebom.core.context import RequestMetaMiddleware
 from saebom.core.models import AuditEvent
 from saebom.core.policy import Role
 from saebom.testimony import services
+from tests.cli import evidence_verify
 from tests.factories import UserFactory
 
 SEED = int(os.environ.get("SAEBOM_TAMPER_SEED", "20250507"))  # fixed; set it to explore others
@@ -824,17 +821,6 @@ def restore(store: Store) -> None:
             path.chmod(0o600)
 
 
-def evidence_verify() -> tuple[bool, str]:
-    """``saebom evidence verify`` as the operator runs it: (failed, its report)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stderr(io.StringIO()):  # its progress bar, when on a terminal
-        try:
-            call_command("evidence", "verify", stdout=out, stderr=err)
-        except CommandError as exc:
-            return True, f"{err.getvalue()}{exc}"
-    return False, out.getvalue()
-
-
 # -- the run ------------------------------------------------------------------------------------
 
 
@@ -922,7 +908,11 @@ def test_a_thousand_tamperings_are_all_detected(tamper_store: Store) -> None:
     store = tamper_store
     latest = store.published[-1]
     assert audit_verify(expect_head=latest).ok
-    assert evidence_verify() == (False, f"evidence intact: {len(store.names)} files verified\n")
+    assert evidence_verify() == (
+        False,
+        f"evidence intact: {len(store.names)} files verified, their records and chains of "
+        "custody agree with the audit chain\n",
+    )
     clean = audit_state()
     kinds: dict[str, tuple[int, Callable[..., Any]]] = {**AUDIT_KINDS, **EVIDENCE_KINDS}
     if connection.vendor != "sqlite":

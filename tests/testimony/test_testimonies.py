@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from django.db import DatabaseError, connection, transaction
@@ -569,34 +570,42 @@ def test_a_long_corroboration_label_is_refused(
 
 
 def test_key_rotation_re_encrypts_the_append_only_tables(
-    documenter: User, make_testimony: MakeTestimony
+    documenter: User, make_testimony: MakeTestimony, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Versions, consent decisions and custody notes refuse edits, yet a key rotation rewrites
-    their ciphertext: it changes nothing else. (No ``settings`` fixture here: restoring it
-    would put back the ring from before the rotation.)"""
+    their ciphertext: it changes nothing else, and the chains of custody still verify. (No
+    ``settings`` fixture here: restoring it would put back the ring from before the rotation.)"""
+    from django.conf import settings as django_settings
+
     from saebom.core.actors import system_actor
     from saebom.core.keys import keys_rotate, values_pending
-    from saebom.testimony.models import CustodyEvent, EvidenceFile
+    from saebom.testimony import custody
+    from saebom.testimony.models import CustodyEvent
 
+    monkeypatch.setattr(django_settings, "SAEBOM_EVIDENCE_DIR", tmp_path / "evidence")
     testimony = make_testimony(documenter, consent_note="given in writing")
     services.testimony_seal(actor=documenter, testimony=testimony, expected_version=1)
-    evidence = EvidenceFile.objects.create(
-        agency=documenter.agency, sha256="0" * 64, display_name="a.txt", media_type="text/plain",
-        size=1, original_name="a.txt",
+    original = services.evidence_upload(
+        actor=documenter, filename="a.txt", data=b"statement\n", received_from="",
+        received_on=None, description="",
     )  # fmt: skip
-    CustodyEvent.objects.create(evidence=evidence, action="copied", actor_name="x", note="E-1")
+    copy = services.evidence_working_copy(
+        actor=documenter, original=original, filename="b.txt", data=b"redacted\n"
+    )
     result = keys_rotate(actor=system_actor(), batch_size=2)
     assert values_pending(result.key_id) == 0
     assert result.re_encrypted["testimony_historicaltestimony"] >= 2
     assert result.re_encrypted["testimony_consentevent"] == 1
-    assert result.re_encrypted["testimony_custodyevent"] == 1
+    assert result.re_encrypted["testimony_custodyevent"] == 1  # the copy's id, on the original
     assert models.Testimony.history.filter(id=testimony.pk).first().transcript == TRANSCRIPT  # type: ignore[union-attr]
     assert ConsentEvent.objects.get().note == "given in writing"
-    assert CustodyEvent.objects.get().note == "E-1"
+    assert CustodyEvent.objects.get(action="copied").note == copy.public_id
+    assert custody.verify() == []
     with pytest.raises(DatabaseError), transaction.atomic():
         ConsentEvent.objects.update(scope="publish_named")
-    with pytest.raises(DatabaseError), transaction.atomic():
-        CustodyEvent.objects.update(action="viewed")
+    for change in ({"action": "viewed"}, {"seq": 9}, {"hash": "0" * 64}, {"prev_hash": ""}):
+        with pytest.raises(DatabaseError), transaction.atomic():
+            CustodyEvent.objects.update(**change)
 
 
 def test_a_long_correction_reason_is_refused_by_field(

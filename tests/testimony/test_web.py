@@ -839,6 +839,9 @@ def test_upload_a_file_and_read_its_chain_of_custody(store: Path, documenter: Us
     assert "statement.pdf" in page and "application/pdf" in page and evidence.sha256 in page
     custody = re.search(r'<table id="custody">.*?</table>', page, re.S)
     assert custody and "Received" in custody.group(0) and "Uploaded" in custody.group(0)
+    last = evidence.custody.last()
+    assert last is not None and last.seq == 2
+    assert "<td>2</td>" in custody.group(0) and f'title="{last.hash}"' in custody.group(0)
     assert "the witness, in person" in page
     page = html(client.get(url("evidence_list")))
     assert evidence.public_id in page and "1 file" in page

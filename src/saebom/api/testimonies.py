@@ -347,11 +347,17 @@ class EvidenceOut(Schema):
 
 
 class CustodyOut(Schema):
+    seq: int = Field(description="The event's place in the file's chain, from 1.")
     action: str
     actor_name: str
     agency_code: str
     at: datetime
     note: str
+    prev_hash: str = Field(description="The previous event's hash (64 zeros for the first).")
+    hash: str = Field(
+        description="SHA-256 of the event and the previous hash; the audit chain records "
+        "each file's last one (docs/security.md, evidence files)."
+    )
 
 
 class EvidenceDetailOut(EvidenceOut):
@@ -924,13 +930,16 @@ def _evidence_detail(evidence: EvidenceFile) -> dict[str, Any]:
         "description": evidence.description or "",
         "custody": [
             {
+                "seq": e.seq,
                 "action": e.action,
                 "actor_name": e.actor_name,
                 "agency_code": e.agency_code,
                 "at": e.at,
                 "note": e.note or "",
+                "prev_hash": e.prev_hash,
+                "hash": e.hash,
             }
-            for e in evidence.custody.order_by("at", "id")
+            for e in evidence.custody.order_by("seq")
         ],
     }
 

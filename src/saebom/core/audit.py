@@ -44,11 +44,18 @@ HASHED_FIELDS = (
 
 def canonical_bytes(values: Mapping[str, Any]) -> bytes:
     record = {name: values[name] for name in HASHED_FIELDS}
-    record["at"] = _utc_iso(record["at"])
+    record["at"] = utc_iso(record["at"])
+    return canonical_json(record)
+
+
+def canonical_json(record: Mapping[str, Any]) -> bytes:
+    """The bytes a chained record is hashed over: sorted keys, no white space."""
     return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _utc_iso(moment: datetime) -> str:
+def utc_iso(moment: datetime) -> str:
+    """A time as hashed: UTC to the microsecond, so the same instant read back in another zone
+    is the same record."""
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
@@ -111,6 +118,14 @@ def audit_permission_denied(*, actor: AuditActor, what: str) -> None:
         audit_record(
             actor=actor, action="permission_denied", object_type="route", object_id=what[:64]
         )
+
+
+def lock_chain() -> None:
+    """Take the audit chain's lock for the rest of the caller's transaction: what is appended
+    under it (custody events, say) is serialised with the audit events, in one lock order."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("lock_chain() holds the lock only inside a transaction")
+    _locked_head()
 
 
 def _locked_head() -> tuple[int, str]:

@@ -503,9 +503,10 @@ def testimonies_export(
     content = _json(agency, scope, code, documents) if fmt == "json" else _csv(documents)
     digest = hashlib.sha256(content).hexdigest()
     with transaction.atomic():
+        custody_heads: dict[str, str] = {}
         if fmt == "json":
             files = EvidenceFile.objects.filter(testimonies__in=chosen).distinct()
-            services.evidence_exported(
+            custody_heads = services.evidence_exported(
                 actor=actor, files=files, note=f"testimonies export {scope} sha256 {digest}"
             )
         audit_record(
@@ -521,6 +522,7 @@ def testimonies_export(
                 "testimony_ids": [d["id"] for d in documents],
                 "named": [d["id"] for d in documents if "identity" in d["witness"]],
                 "sha256": digest,
+                **({"custody": custody_heads} if custody_heads else {}),
             },
         )
     media_type = "application/json" if fmt == "json" else "text/csv; charset=utf-8"

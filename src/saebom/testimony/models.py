@@ -332,9 +332,9 @@ class EvidenceFile(models.Model):
 
 
 class CustodyEvent(models.Model):
-    """One link of an evidence file's chain of custody. Append-only (the database refuses
-    UPDATE, and on PostgreSQL DELETE); the actor's name and agency code are kept as text so the
-    chain outlives accounts."""
+    """One link of an evidence file's chain of custody, hash-chained to the one before it
+    (``testimony/custody.py``). Append-only (the database refuses UPDATE, and on PostgreSQL
+    DELETE); the actor's name and agency code are kept as text so the chain outlives accounts."""
 
     class Action(models.TextChoices):
         RECEIVED = "received", _("Received")
@@ -346,16 +346,21 @@ class CustodyEvent(models.Model):
         COPIED = "copied", _("Working copy made")
 
     evidence = models.ForeignKey(EvidenceFile, on_delete=models.PROTECT, related_name="custody")
+    seq = models.PositiveIntegerField()  # the place in the file's chain, from 1
     action = models.CharField(max_length=12, choices=Action.choices)
     actor_id = models.BigIntegerField(null=True, blank=True)
     actor_name = models.CharField(max_length=200)
     agency_code = models.CharField(max_length=64, blank=True)
     at = models.DateTimeField(default=timezone.now)
     note = EncryptedTextField()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
 
     class Meta:
-        ordering = ["at", "id"]
-        indexes = [models.Index(fields=["evidence", "at"])]
+        ordering = ["evidence", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["evidence", "seq"], name="custody_seq_once_per_file")
+        ]
 
     def __str__(self) -> str:
         return f"{self.evidence_id} {self.action} {self.actor_name}"

@@ -34,14 +34,14 @@ from django.utils.translation import gettext
 
 from saebom.accounts.models import User
 from saebom.core import blobs, policy, vocab
-from saebom.core.actors import Actor, SystemActor, audit_name
+from saebom.core.actors import Actor, SystemActor
 from saebom.core.audit import audit_record
 from saebom.core.exceptions import NotFound, PermissionDenied, storage_full
 from saebom.core.inputs import clean_text, invalid, vocab_code
 from saebom.core.policy import Action
 from saebom.core.versioning import check_version
 from saebom.registry.models import Person
-from saebom.testimony import filetypes, search, selectors
+from saebom.testimony import custody, filetypes, search, selectors
 from saebom.testimony.acttypes import act_types
 from saebom.testimony.models import (
     Act,
@@ -79,17 +79,6 @@ _code = vocab_code
 
 def _optional_code(vocabulary: str, value: str | None, field: str) -> str:
     return _code(vocabulary, value, field) if value else ""
-
-
-def _custody(*, evidence: EvidenceFile, action: str, actor: Actor, note: str = "") -> CustodyEvent:
-    return CustodyEvent.objects.create(
-        evidence=evidence,
-        action=action,
-        actor_id=actor.pk,
-        actor_name=audit_name(actor),
-        agency_code="" if isinstance(actor, SystemActor) else actor.agency.code,
-        note=_text(note),
-    )
 
 
 def _user(actor: Actor) -> User | None:
@@ -486,15 +475,21 @@ def evidence_upload(
             is_working_copy=original is not None,
             original=original,
         )
+        actions = [CustodyEvent.Action.UPLOADED]
         if original is None:
-            _custody(evidence=evidence, action=CustodyEvent.Action.RECEIVED, actor=actor)
-        _custody(evidence=evidence, action=CustodyEvent.Action.UPLOADED, actor=actor)
+            actions.insert(0, CustodyEvent.Action.RECEIVED)
+        chain = [custody.append(evidence=evidence, action=a, actor=actor) for a in actions]
         audit_record(
             actor=actor,
             action="upload",
             object_type="evidence_file",
             object_id=evidence.public_id,
-            detail={"sha256": sha, "size": len(data), "media_type": media_type},
+            detail={
+                "sha256": sha,
+                "size": len(data),
+                "media_type": media_type,
+                "custody": custody.heads(chain),
+            },
         )
     return evidence
 
@@ -520,13 +515,14 @@ def evidence_open(
     visible = evidence_get(actor, evidence.public_id)
     data = blobs.get(visible.sha256)  # BlobError when missing or changed: nothing is recorded
     with transaction.atomic():
-        _custody(evidence=visible, action=action, actor=actor)
+        event = custody.append(evidence=visible, action=action, actor=actor)
         audit_record(
             actor=actor,
             action="download" if action == CustodyEvent.Action.DOWNLOADED else "view",
             object_type="evidence_file",
             object_id=visible.public_id,
             agency_code=visible.agency.code,
+            detail={"custody": custody.heads([event])},
         )
     return data
 
@@ -550,11 +546,16 @@ def evidence_download(*, actor: Actor, evidence: EvidenceFile) -> bytes:
     return evidence_open(actor=actor, evidence=evidence, action=CustodyEvent.Action.DOWNLOADED)
 
 
-def evidence_exported(*, actor: Actor, files: Iterable[EvidenceFile], note: str = "") -> None:
-    """Record in each file's chain of custody that an export listed it (the caller holds the
-    transaction of the export's audit event)."""
-    for evidence in files:
-        _custody(evidence=evidence, action=CustodyEvent.Action.EXPORTED, actor=actor, note=note)
+def evidence_exported(
+    *, actor: Actor, files: Iterable[EvidenceFile], note: str = ""
+) -> dict[str, str]:
+    """Record in each file's chain of custody that an export listed it. The caller holds the
+    transaction of the export's audit event, whose detail records what this gives back (the
+    files' new custody heads) as ``"custody"``."""
+    return custody.heads(
+        custody.append(evidence=e, action=CustodyEvent.Action.EXPORTED, actor=actor, note=note)
+        for e in files
+    )
 
 
 def evidence_link(*, actor: Actor, evidence: EvidenceFile, testimony: Testimony) -> None:
@@ -586,8 +587,15 @@ def evidence_working_copy(
             description=description,
             original=source,
         )
-        _custody(
+        event = custody.append(
             evidence=source, action=CustodyEvent.Action.COPIED, actor=actor, note=copy.public_id
+        )
+        audit_record(
+            actor=actor,
+            action="copy",
+            object_type="evidence_file",
+            object_id=source.public_id,
+            detail={"copy": copy.public_id, "custody": custody.heads([event])},
         )
     return copy
 

@@ -1,4 +1,5 @@
-"""``saebom evidence verify``: re-hash every stored evidence file.
+"""``saebom evidence verify``: re-hash every stored evidence file, and check every evidence
+record and chain of custody against what the audit chain recorded (``testimony/custody.py``).
 
 The run is recorded as one audit event (with the counts), not as a ``verified`` custody event
 per file: verification reads every file, and a custody line per file per night would bury the
@@ -12,11 +13,13 @@ from typing import Any
 
 from django.core.management.base import CommandError
 from django.db import transaction
+from django.utils.translation import gettext
 
 from saebom.core import blobs, policy
 from saebom.core.audit import audit_record
 from saebom.core.management.base import SaebomCommand
 from saebom.core.policy import Action
+from saebom.testimony import custody
 from saebom.testimony.models import EvidenceFile
 
 
@@ -27,7 +30,8 @@ class Command(SaebomCommand):
         sub = parser.add_subparsers(dest="subcommand", required=True, metavar="{verify}")
         sub.add_parser(
             "verify",
-            help="decrypt and re-hash every stored file; exit 1 naming any changed or missing one",
+            help="decrypt and re-hash every stored file, check every record and chain of "
+            "custody against the audit chain; exit 1 naming each file with a problem",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -39,7 +43,7 @@ class Command(SaebomCommand):
         problems: list[str] = []
         orphans = 0
         total = sum(1 for _ in blobs.stored())
-        with self.progress("Verifying evidence files", total) as bar:
+        with self.progress(gettext("Verifying evidence files"), total) as bar:
             found = blobs.verify_all(
                 names, progress=lambda n: bar.update(bar.task_ids[0], completed=n)
             )
@@ -47,20 +51,38 @@ class Command(SaebomCommand):
                 if problem == blobs.ORPHAN:
                     orphans += 1
                     continue
-                shown = ", ".join(names.get(sha, [])) or "(no record)"
+                shown = ", ".join(names.get(sha, [])) or gettext("(no record)")
                 problems.append(f"{sha} {shown}: {problem}")
+        records = custody.verify()
+        problems.extend(str(problem) for problem in records)
+        files = len(names)
         with transaction.atomic():
             audit_record(
                 actor=actor,
                 action="verify",
                 object_type="evidence_store",
-                detail={"files": len(names), "problems": len(problems), "orphans": orphans},
+                detail={
+                    "files": files,
+                    "problems": len(problems),
+                    "record_problems": len(records),
+                    "orphans": orphans,
+                },
             )
         if problems:
             for line in problems:
                 self.stderr.write(line)
             raise CommandError(
-                f"evidence store: {len(problems)} of {len(names)} files changed or missing"
+                gettext("evidence store: %(n)d problems in %(files)d files")
+                % {"n": len(problems), "files": files}
             )
-        note = f" ({orphans} unreferenced blobs left by failed uploads)" if orphans else ""
-        self.stdout.write(f"evidence intact: {len(names)} files verified{note}")
+        self.stdout.write(
+            gettext(
+                "evidence intact: %(files)d files verified, their records and chains of custody "
+                "agree with the audit chain"
+            )
+            % {"files": files}
+        )
+        if orphans:
+            self.stdout.write(
+                gettext("%(n)d unreferenced blobs left by failed uploads") % {"n": orphans}
+            )
