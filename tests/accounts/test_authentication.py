@@ -3,11 +3,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from allauth.mfa.totp.internal.auth import (
-    format_hotp_value,
-    hotp_value,
-    yield_hotp_counters_from_time,
-)
 from django.test import Client
 from django.urls import reverse
 
@@ -17,12 +12,7 @@ from saebom.core.actors import SystemActor
 from saebom.core.exceptions import SaebomError
 from saebom.core.models import AuditEvent, Deployment
 from saebom.core.policy import Role
-from tests.factories import PASSWORD, activate_totp
-
-
-def current_code(secret: str) -> str:
-    counter = next(yield_hotp_counters_from_time())
-    return format_hotp_value(hotp_value(secret, counter))
+from tests.factories import PASSWORD, activate_totp, current_code
 
 
 def password_login(client: Client, username: str, password: str = PASSWORD) -> object:

@@ -64,6 +64,7 @@ def test_intake_warns_of_a_duplicate_and_links_it(
     assert Arrival.objects.get(record_id="B-2").person == first
     assert Person.objects.count() == 1
 
+    page.wait_for_load_state("load")  # htmx (deferred) takes over the form only then
     page.click("#identity button[type=submit]")  # show identifiers: htmx, audited
     expect(page.locator("#identity")).to_contain_text("리설희")
     expect(page.locator("#identity")).to_contain_text("이설희")  # the other spelling, as an alias

@@ -111,7 +111,13 @@ def tables(max_dims: int = 3) -> st.SearchStrategy[dict[Key, int]]:
     return build()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,  # the same tables on every run: a failure is never a roll of the dice
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(tables())
 def test_no_suppressed_value_is_recoverable(cells: dict[Key, int]) -> None:
     if not cells:

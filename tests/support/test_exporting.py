@@ -59,8 +59,8 @@ def test_export_holds_only_the_agencys_own_cases(
         to_agency=other_agency,
         sections=["services"],
         purpose="job placement",
-        consent_given_on=date.today(),
-        valid_until=date.today() + timedelta(days=30),
+        consent_given_on=selectors.today(),
+        valid_until=selectors.today() + timedelta(days=30),
     )
     services.referral_accept(actor=partner, referral=referral)
     assert _exported(partner)["cases"] == []  # referred cases are not theirs to export

@@ -85,7 +85,7 @@ class TestCreate:
             ({"language": "xx"}, "language"),
             ({"consent_scope": "everyone"}, "consent_scope"),
             ({"consent_scope": "share_with_mechanisms"}, "consent_mechanisms"),
-            ({"interview_date": date.today() + timedelta(days=2)}, "interview_date"),
+            ({"interview_date": timezone.localdate() + timedelta(days=2)}, "interview_date"),
             ({"consent_given_on": None}, "consent_given_on"),
             ({"interviewers": ["nobody-here"]}, "interviewers"),
             ({"witness_person": "P-NOTREAL0"}, "witness_person"),
@@ -231,7 +231,10 @@ class TestConsent:
         testimony = make_testimony(documenter)
         services.consent_withdraw(actor=documenter, testimony=testimony)
         services.consent_change(
-            actor=documenter, testimony=testimony, scope="internal", effective_on=date.today()
+            actor=documenter,
+            testimony=testimony,
+            scope="internal",
+            effective_on=timezone.localdate(),
         )
         fresh = models.Testimony.objects.get(pk=testimony.pk)
         assert not fresh.consent_withdrawn and fresh.consent_scope == "internal"

@@ -16,7 +16,6 @@ from allauth.mfa import app_settings as mfa_settings
 from allauth.mfa.totp.internal.auth import (
     format_hotp_value,
     hotp_value,
-    yield_hotp_counters_from_time,
 )
 from django.urls import reverse
 from django.utils import translation
@@ -33,20 +32,9 @@ from tests.browser import (  # noqa: F401 (fixtures)
     console_log_fixture,
     page_fixture,
 )
-from tests.factories import PASSWORD, activate_totp
+from tests.factories import PASSWORD, activate_totp, current_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
-
-
-def current_code(secret: str) -> str:
-    """The code an authenticator app shows now, at least a few seconds before it changes."""
-    period = mfa_settings.TOTP_PERIOD
-    left = period - time.time() % period
-    if left < 3:  # the browser would submit it after it expired
-        time.sleep(left + 0.2)
-    counters = list(yield_hotp_counters_from_time())
-    now = counters[len(counters) // 2]  # the others are the tolerance around it
-    return format_hotp_value(hotp_value(secret, now))
 
 
 def wrong_code(secret: str) -> str:

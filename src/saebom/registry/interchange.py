@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from django.utils import timezone
 from django.utils.translation import gettext
 
 from saebom.core import vocab
@@ -165,7 +166,7 @@ def csv_writer(stream: IO[str]) -> Any:
 
 def parse_row(row: Mapping[str, object], *, today: datetime.date | None = None) -> ArrivalData:
     """Validate one row; raises :class:`RowInvalid` listing every problem found."""
-    parser = _RowParser(row, today or datetime.date.today())
+    parser = _RowParser(row, today or timezone.localdate())
     data = parser.parse()
     if parser.problems:
         raise RowInvalid(parser.problems)

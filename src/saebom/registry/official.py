@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext
 
 from saebom.core import policy
@@ -81,7 +82,7 @@ def _number(record: dict[str, str], column: str) -> int:
 
 def _year(record: dict[str, str], column: str) -> int:
     year = _number(record, column)
-    if not EARLIEST_YEAR <= year <= datetime.date.today().year:
+    if not EARLIEST_YEAR <= year <= timezone.localdate().year:
         raise ValueError(
             f"{column}: "
             + gettext("%(year)d is not a year between %(first)d and this year")
