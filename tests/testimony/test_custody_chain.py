@@ -134,7 +134,11 @@ def events_of(evidence: EvidenceFile) -> list[CustodyEvent]:
 
 def store_hash(event: CustodyEvent, evidence: EvidenceFile) -> str:
     """The hash a forger holding the key ring computes for ``event`` as it now reads."""
-    return custody.hash_of(event, evidence.public_id, evidence.sha256)
+    return custody.hash_of(event, custody.identity_of(evidence))
+
+
+def fresh(evidence: EvidenceFile) -> EvidenceFile:
+    return EvidenceFile.objects.select_related("agency", "original").get(pk=evidence.pk)
 
 
 def set_columns(event: CustodyEvent, **values: Any) -> None:
@@ -177,9 +181,9 @@ Case = tuple[str, str, Change]
 def cases(files: list[EvidenceFile]) -> Iterator[Case]:
     for evidence in files:
         yield from chain_cases(evidence)
-        held = {f.sha256 for f in files if f.agency_id == evidence.agency_id}
-        yield from record_cases(evidence, next(f for f in files if f.sha256 not in held))
+        yield from record_cases(evidence, files)
     yield from deleted_and_forged_records(files)
+    yield from unreadable_cases(files)
 
 
 def delete_event(event: CustodyEvent) -> None:
@@ -263,21 +267,51 @@ def chain_cases(evidence: EvidenceFile) -> Iterator[Case]:
         yield f"{pid} events {at + 1} and {at + 2} swapped", pid, swap
 
 
-def record_cases(evidence: EvidenceFile, other: EvidenceFile) -> Iterator[Case]:
-    pid, sha = evidence.public_id, other.sha256
+def record_changes(evidence: EvidenceFile, files: list[EvidenceFile]) -> dict[str, Any]:
+    """Each column of the record someone could change, and a value that the constraints
+    still allow: another agency's blob, an agency that does not hold this blob, and so on."""
+    held = {f.sha256 for f in files if f.agency_id == evidence.agency_id}
+    changes: dict[str, Any] = {
+        "sha256": next(f.sha256 for f in files if f.sha256 not in held),
+        "display_name": f"x{evidence.display_name}",
+        "media_type": "text/plain" if evidence.media_type != "text/plain" else "image/png",
+        "size": evidence.size + 1,
+        "uploaded_at": evidence.uploaded_at + timedelta(days=1),
+    }
+    holders = {f.agency_id for f in files if f.sha256 == evidence.sha256}
+    elsewhere = [f.agency_id for f in files if f.agency_id not in holders]
+    if elsewhere:
+        changes["agency_id"] = elsewhere[0]
+    if evidence.is_working_copy:  # a redacted copy passed off as the original
+        changes["is_working_copy, original_id"] = (False, None)
+    return changes
 
-    def repoint(e: EvidenceFile, chain: list[CustodyEvent]) -> None:
-        sql("UPDATE testimony_evidencefile SET sha256 = %s WHERE id = %s", [sha, e.pk])
 
-    yield f"{pid} pointed at {other.public_id}'s blob", pid, repoint
+def record_cases(evidence: EvidenceFile, files: list[EvidenceFile]) -> Iterator[Case]:
+    pid = evidence.public_id
+    for columns, value in record_changes(evidence, files).items():
+        names = columns.split(", ")
+        values = list(value) if len(names) > 1 else [value]
 
-    def repoint_and_rechain(e: EvidenceFile, chain: list[CustodyEvent]) -> None:
-        repoint(e, chain)
-        e.sha256 = sha
-        rechain(e, chain)
+        def change(
+            e: EvidenceFile,
+            chain: list[CustodyEvent],
+            names: list[str] = names,
+            values: Any = values,
+        ) -> None:
+            assignments = ", ".join(f"{name} = %s" for name in names)
+            params = [*values, e.pk]
+            sql(f"UPDATE testimony_evidencefile SET {assignments} WHERE id = %s", params)
 
-    what = f"{pid} pointed at {other.public_id}'s blob, its chain recomputed"
-    yield what, pid, repoint_and_rechain
+        yield f"{pid} record: {columns} changed", pid, change
+
+        def change_and_rechain(
+            e: EvidenceFile, chain: list[CustodyEvent], c: Change = change
+        ) -> None:
+            c(e, chain)
+            rechain(fresh(e), chain)
+
+        yield f"{pid} record: {columns} changed, its chain recomputed", pid, change_and_rechain
 
 
 def deleted_and_forged_records(files: list[EvidenceFile]) -> Iterator[Case]:
@@ -313,6 +347,65 @@ def deleted_and_forged_records(files: list[EvidenceFile]) -> Iterator[Case]:
         event.save(force_insert=True)
 
     yield "a forged record with a well-formed chain", "EFORGED00001", forge_record
+    if connection.vendor == "postgresql":  # SQLite cannot drop a constraint short of a rebuild
+        twin = files[1]
+        yield "a record cloned, its public id and chain too", twin.public_id, clone_record
+
+
+def clone_record(e: EvidenceFile, chain: list[CustodyEvent]) -> None:
+    """A second record with every value of ``e``'s, chain included, once the unique
+    constraints that would refuse it are dropped."""
+    sql("SET CONSTRAINTS ALL IMMEDIATE")  # the store's deferred checks, before altering
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conname FROM pg_constraint"
+            " WHERE conrelid = 'testimony_evidencefile'::regclass AND contype = 'u'"
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'ALTER TABLE testimony_evidencefile DROP CONSTRAINT "{name}"')
+    columns = ", ".join(f.column for f in EvidenceFile._meta.concrete_fields if not f.primary_key)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO testimony_evidencefile ({columns}) SELECT {columns}"
+            " FROM testimony_evidencefile WHERE id = %s RETURNING id",
+            [e.pk],
+        )
+        (twin,) = cursor.fetchone()
+    event_columns = [
+        f.column
+        for f in CustodyEvent._meta.concrete_fields
+        if not f.primary_key and f.column != "evidence_id"
+    ]
+    listed = ", ".join(event_columns)
+    sql(
+        f"INSERT INTO {TABLE} (evidence_id, {listed}) SELECT %s, {listed} FROM {TABLE}"
+        " WHERE evidence_id = %s",
+        [twin, e.pk],
+    )
+
+
+def unreadable_cases(files: list[EvidenceFile]) -> Iterator[Case]:
+    """Values no service writes: a note that is not a ciphertext, a time that is not one
+    (SQLite keeps any type), custody events of a record that does not exist (the foreign key
+    is checked only at commit, and these roll back)."""
+    pid = files[1].public_id
+
+    def garbage_note(e: EvidenceFile, chain: list[CustodyEvent]) -> None:
+        sql(f"UPDATE {TABLE} SET note = 'garbage' WHERE id = %s", [chain[1].pk])
+
+    yield f"{pid} event 2: note not a ciphertext", pid, garbage_note
+    if connection.vendor == "sqlite":
+
+        def nonsense_time(e: EvidenceFile, chain: list[CustodyEvent]) -> None:
+            sql(f"UPDATE {TABLE} SET at = 'nonsense' WHERE id = %s", [chain[0].pk])
+
+        yield f"{pid} event 1: time not a time", pid, nonsense_time
+
+    def stray_events(e: EvidenceFile | None, chain: list[CustodyEvent]) -> None:
+        last = events_of(files[1])[-1]
+        sql(f"UPDATE {TABLE} SET evidence_id = 999999 WHERE id = %s", [last.pk])
+
+    yield f"{pid} last event moved to a record that does not exist", "", stray_events
 
 
 class _Undo(Exception):
@@ -354,7 +447,8 @@ def test_the_appendable_tail_is_the_last_anchored_head(store: list[EvidenceFile]
         custody.append(evidence=store[1], action="viewed", actor=system_actor())
     problems = custody.verify()
     assert [p.public_id for p in problems] == [store[1].public_id]
-    assert "after the last head the audit chain recorded" in problems[0].reason
+    reason = problems[0].reason
+    assert "ends at event 6, not at the last head the audit chain recorded (5:" in reason
 
 
 @pytest.mark.django_db(transaction=True)
@@ -385,7 +479,7 @@ def test_the_migration_chains_the_events_already_stored(settings: Any, tmp_path:
     event_model = old.get_model("testimony", "CustodyEvent")
     recorded = [("received", ""), ("uploaded", ""), ("copied", "E-COPY"), ("viewed", "")]
     start = date(2024, 1, 1)
-    for n in range(2):
+    for n in range(3):
         evidence = evidence_model.objects.create(
             public_id=f"ELEGACY0000{n}",
             agency=agency,
@@ -400,7 +494,8 @@ def test_the_migration_chains_the_events_already_stored(settings: Any, tmp_path:
             action="upload",
             object_type="evidence_file",
             object_id=evidence.public_id,
-            detail={"sha256": evidence.sha256},
+            # the third record was pointed at other content before its chain began
+            detail={"sha256": evidence.sha256 if n < 2 else "f" * 64},
         )
         for minute, (action, note) in reversed(list(enumerate(recorded))):  # ids out of order
             event_model.objects.create(
@@ -419,11 +514,14 @@ def test_the_migration_chains_the_events_already_stored(settings: Any, tmp_path:
         for e in EvidenceFile.objects.all()
     }
     assert chains == {
-        f"ELEGACY0000{n}": [(i + 1, a) for i, (a, _) in enumerate(recorded)] for n in range(2)
+        f"ELEGACY0000{n}": [(i + 1, a) for i, (a, _) in enumerate(recorded)] for n in range(3)
     }
     anchor = AuditEvent.objects.get(action="custody_chained")
-    assert sorted(anchor.detail["custody"]) == ["ELEGACY00000", "ELEGACY00001"]
-    assert custody.verify() == []
+    assert sorted(anchor.detail["custody"]) == [f"ELEGACY0000{n}" for n in range(3)]
+    assert anchor.actor_name.startswith("system:") and anchor.seq == 4
+    assert [(p.public_id, p.reason) for p in custody.verify()] == [
+        ("ELEGACY00002", "its SHA-256, size or type is not what was recorded when it was uploaded")
+    ]
     assert audit_verify().ok
     with pytest.raises(Exception, match="append-only"), transaction.atomic():
         CustodyEvent.objects.filter(seq=1).update(seq=10)

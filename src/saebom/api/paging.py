@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 MAX_LIMIT = 1000
-# Further than any list reaches; beyond it, SQLite's integers overflow (a 500, not a page).
+# Further than any list reaches, and well short of 2**63, past which SQLite's integers overflow
+# (that was a 500, not a page).
 MAX_OFFSET = 2**31
 
 

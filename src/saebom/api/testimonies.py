@@ -355,8 +355,9 @@ class CustodyOut(Schema):
     note: str
     prev_hash: str = Field(description="The previous event's hash (64 zeros for the first).")
     hash: str = Field(
-        description="SHA-256 of the event and the previous hash; the audit chain records "
-        "each file's last one (docs/security.md, evidence files)."
+        description="SHA-256 of the event, the file's record and the previous hash (the note "
+        "under a key of the installation); the audit chain records each file's last one "
+        "(docs/security.md, evidence files)."
     )
 
 

@@ -1,66 +1,91 @@
 """Each evidence file's chain of custody: hash-chained, and anchored in the audit chain.
 
-A custody event's hash covers the file (public id and SHA-256), the event's place in the file's
-chain (``seq``, from 1), what happened, who did it and for which agency, when, a keyed digest of
-its note, and the previous event's hash. Editing, deleting, inserting or reordering an event
-breaks its file's chain from there on.
+A custody event's hash covers its file (every column of the evidence record that never changes:
+public id, SHA-256, agency, display name, media type, size, the original it is a working copy
+of, upload time), the event's place in the file's chain (``seq``, from 1), what happened, who
+did it and for which agency, when, a keyed digest of its note, and the previous event's hash.
+Editing, deleting, inserting or reordering an event, or changing the record, breaks the chain.
 
 Appending happens under the audit chain's lock, in the transaction of an audit event whose
 detail records the file's new head (``"custody": {public id: "seq:hash"}``, from :func:`heads`).
 The audit chain, verified on its own and against a published head, so vouches for every chain's
-length and last hash: removing a file's last events, or rewriting a whole chain with its hashes
-recomputed, no longer matches the head the audit chain recorded. The upload's audit event also
-records the file's SHA-256, which :func:`verify` compares with the evidence row.
+length and last hash, which commits to every event before it: removing a file's last events, or
+rewriting a whole chain with its hashes recomputed, no longer ends at the head the audit chain
+recorded last. The upload's audit event also records the file's SHA-256, size and type, which
+:func:`verify` compares with the record (what the chain cannot vouch for: a record changed
+before its chain began, in migration 0009).
 
 The note is hashed as an HMAC under the index key (which rotation keeps), not as plain text:
-the hashes sit unencrypted beside the encrypted note.
+the hashes sit unencrypted beside the encrypted note. So only holders of the key ring can
+recompute a hash; anyone can check the links.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
 from django.utils.translation import gettext
 
 from saebom.core.actors import Actor, SystemActor, audit_name
 from saebom.core.audit import GENESIS_HASH, canonical_json, lock_chain, utc_iso
+from saebom.core.crypto import DecryptionError
 from saebom.core.fields import keyring
+from saebom.core.inputs import clean_text
 from saebom.core.models import AuditEvent
 from saebom.testimony.models import CustodyEvent, EvidenceFile
 
 NOTE_PURPOSE = "custody_note"
+# The evidence record's columns that never change after the upload, as ``values()`` names them.
+IDENTITY = (
+    "public_id",
+    "sha256",
+    "agency__code",
+    "display_name",
+    "media_type",
+    "size",
+    "is_working_copy",
+    "original__public_id",
+    "uploaded_at",
+)
+# What a changed row can raise as it is read or hashed (SQLite keeps any type in any column;
+# a note that is not a ciphertext fails to decrypt).
+_UNREADABLE = (TypeError, ValueError, AttributeError, DecryptionError)
 _HEAD = re.compile(r"([1-9][0-9]{0,9}):([0-9a-f]{64})")
 
 
-def event_hash(
-    *,
-    file: str,
-    sha256: str,
-    seq: int,
-    action: str,
-    actor_id: int | None,
-    actor_name: str,
-    agency_code: str,
-    at: datetime,
-    note: str,
-    prev_hash: str,
-) -> str:
+def identity_of(evidence: Any) -> dict[str, Any]:
+    """The record's unchanging columns, from an evidence file (or a migration's row of one)."""
+    return {
+        "public_id": evidence.public_id,
+        "sha256": evidence.sha256,
+        "agency__code": evidence.agency.code,
+        "display_name": evidence.display_name,
+        "media_type": evidence.media_type,
+        "size": evidence.size,
+        "is_working_copy": evidence.is_working_copy,
+        "original__public_id": evidence.original.public_id if evidence.original_id else None,
+        "uploaded_at": evidence.uploaded_at,
+    }
+
+
+def hash_of(event: Any, identity: Mapping[str, Any]) -> str:
+    """The hash of ``event`` (a custody event, or a migration's row of one) in the chain of the
+    file whose :func:`identity_of` is ``identity``."""
     record = {
-        "file": file,
-        "sha256": sha256,
-        "seq": seq,
-        "action": action,
-        "actor_id": actor_id,
-        "actor_name": actor_name,
-        "agency_code": agency_code,
-        "at": utc_iso(at),
-        "note": keyring().blind_index(note, NOTE_PURPOSE),
-        "prev_hash": prev_hash,
+        "file": {k: utc_iso(v) if k == "uploaded_at" else v for k, v in identity.items()},
+        "seq": event.seq,
+        "action": event.action,
+        "actor_id": event.actor_id,
+        "actor_name": event.actor_name,
+        "agency_code": event.agency_code,
+        "at": utc_iso(event.at),
+        "note": keyring().blind_index(event.note or "", NOTE_PURPOSE),
+        "prev_hash": event.prev_hash,
     }
     return hashlib.sha256(canonical_json(record)).hexdigest()
 
@@ -83,29 +108,12 @@ def append(*, evidence: EvidenceFile, action: str, actor: Actor, note: str = "")
         actor_id=actor.pk,
         actor_name=audit_name(actor),
         agency_code="" if isinstance(actor, SystemActor) else actor.agency.code,
-        note=note,
+        note=clean_text(note),
         prev_hash=prev_hash,
     )
-    event.hash = hash_of(event, evidence.public_id, evidence.sha256)
+    event.hash = hash_of(event, identity_of(evidence))
     event.save(force_insert=True)
     return event
-
-
-def hash_of(event: Any, file: str, sha256: str) -> str:
-    """The hash of ``event`` (a custody event, or a row as a migration sees it) as the event
-    ``seq`` of the file ``file`` whose content has ``sha256``."""
-    return event_hash(
-        file=file,
-        sha256=sha256,
-        seq=event.seq,
-        action=event.action,
-        actor_id=event.actor_id,
-        actor_name=event.actor_name,
-        agency_code=event.agency_code,
-        at=event.at,
-        note=event.note or "",
-        prev_hash=event.prev_hash,
-    )
 
 
 def heads(events: Iterable[CustodyEvent]) -> dict[str, str]:
@@ -115,15 +123,6 @@ def heads(events: Iterable[CustodyEvent]) -> dict[str, str]:
 
 
 # -- verification -------------------------------------------------------------------------------
-
-
-@dataclass
-class _Chain:
-    """One file's chain as read: the hash at each seq, and the first problem met."""
-
-    hashes: dict[int, str] = field(default_factory=dict)
-    problem: str = ""
-    head: tuple[int, str] = (0, GENESIS_HASH)
 
 
 @dataclass(frozen=True)
@@ -136,65 +135,107 @@ class Problem:
         return f"{self.public_id} {self.display_name}: {self.reason}"
 
 
+@dataclass
+class _Chain:
+    """One file's chain as read: where it ends, and the first problem met."""
+
+    head: tuple[int, str] = (0, GENESIS_HASH)
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class _Unreadable:
+    evidence_id: Any
+
+
 def verify() -> list[Problem]:
-    """Every evidence row checked against the upload the audit chain recorded, and every chain
-    of custody checked link by link and against the heads the audit chain recorded. (Whether
-    the audit chain itself is intact is ``saebom audit verify``'s to say.)"""
-    files = {
-        row["pk"]: row
-        for row in EvidenceFile.objects.values("pk", "public_id", "sha256", "display_name")
-    }
-    by_public_id = {row["public_id"]: row for row in files.values()}
-    uploads, anchors = _recorded()
-    chains = _chains(files)
+    """Every evidence record checked against the upload the audit chain recorded, and every
+    chain of custody checked link by link and against the last head the audit chain recorded.
+    (Whether the audit chain itself is intact is ``saebom audit verify``'s to say.)"""
+    files = {row["pk"]: row for row in EvidenceFile.objects.values("pk", *IDENTITY)}
+    uploads, last_heads = _recorded()
+    chains, strays = _chains(files)
+    held = Counter(row["public_id"] for row in files.values())
     problems: list[Problem] = []
-    for row in files.values():
+    for pk, row in files.items():
         public_id = row["public_id"]
-        reason = _row_problem(row, uploads.get(public_id)) or _chain_problem(
-            chains.get(row["pk"], _Chain()), anchors.get(public_id, [])
+        reason = (
+            _twin_problem(held[public_id])
+            or _row_problem(row, uploads.get(public_id))
+            or _chain_problem(chains.get(pk, _Chain()), last_heads.get(public_id))
         )
         if reason:
             problems.append(Problem(public_id, row["display_name"], reason))
-    for public_id in sorted(set(uploads) - set(by_public_id)):
+    for public_id in sorted(set(uploads) - set(held)):
         reason = gettext("the audit chain records its upload, but its record is gone")
         problems.append(Problem(public_id, "", reason))
+    for evidence_id in strays:
+        reason = gettext("custody events of a record that does not exist (%(id)s)")
+        problems.append(Problem("", "", reason % {"id": evidence_id}))
     return problems
 
 
-def _recorded() -> tuple[dict[str, Any], dict[str, list[Any]]]:
-    """From the audit chain: the SHA-256 recorded at each file's upload, and each file's custody
-    heads in the order they were recorded."""
-    uploads: dict[str, Any] = {}
-    anchors: dict[str, list[Any]] = {}
+def _recorded() -> tuple[dict[str, Any], dict[str, Any]]:
+    """From the audit chain: what each file's upload recorded, and the last custody head it
+    recorded of each file (a head commits to every event before it)."""
     upload_rows = AuditEvent.objects.filter(action="upload", object_type="evidence_file")
-    for object_id, detail in upload_rows.values_list("object_id", "detail"):
-        uploads[object_id] = detail.get("sha256") if isinstance(detail, dict) else None
+    uploads = {
+        object_id: detail if isinstance(detail, dict) else {}
+        for object_id, detail in upload_rows.values_list("object_id", "detail")
+    }
+    last_heads: dict[str, Any] = {}
     anchored = AuditEvent.objects.filter(detail__has_key="custody").order_by("seq")
     for detail in anchored.values_list("detail", flat=True).iterator(chunk_size=2000):
         recorded = detail.get("custody") if isinstance(detail, dict) else None
-        for public_id, head in recorded.items() if isinstance(recorded, dict) else ():
-            anchors.setdefault(public_id, []).append(head)
-    return uploads, anchors
+        if isinstance(recorded, dict):
+            last_heads.update(recorded)
+    return uploads, last_heads
 
 
-def _chains(files: Mapping[int, Mapping[str, Any]]) -> dict[int, _Chain]:
-    chains: dict[int, _Chain] = {}
+def _chains(files: Mapping[Any, Mapping[str, Any]]) -> tuple[dict[Any, _Chain], list[Any]]:
+    """Each file's chain walked link by link, and the ids of records that custody events point
+    at but that do not exist."""
+    chains: dict[Any, _Chain] = {}
+    strays: list[Any] = []
     for event in _events_by_file():
+        if event.evidence_id not in files:
+            if event.evidence_id not in strays:
+                strays.append(event.evidence_id)
+            continue
         chain = chains.setdefault(event.evidence_id, _Chain())
         if chain.problem:
             continue
-        row = files[event.evidence_id]
-        chain.problem = _link_problem(event, chain.head, row["public_id"], row["sha256"])
-        chain.hashes[event.seq] = event.hash
+        if isinstance(event, _Unreadable):
+            chain.problem = gettext("a custody event cannot be read (it was changed)")
+            continue
+        identity = {name: files[event.evidence_id][name] for name in IDENTITY}
+        chain.problem = _link_problem(event, chain.head, identity)
         chain.head = (event.seq, event.hash)
-    return chains
+    return chains, strays
 
 
-def _events_by_file() -> Iterator[CustodyEvent]:
-    return CustodyEvent.objects.order_by("evidence_id", "seq").iterator(chunk_size=2000)
+def _events_by_file() -> Iterator[CustodyEvent | _Unreadable]:
+    """The events in chain order; one that cannot be read stands for itself as unreadable, and
+    from there on the rest are read one at a time (a bad value spoils the batch it is in)."""
+    events = CustodyEvent.objects.order_by("evidence_id", "seq", "pk")
+    rows, read = events.iterator(chunk_size=2000), 0
+    while True:
+        try:
+            event = next(rows)
+        except StopIteration:
+            return
+        except _UNREADABLE:
+            break
+        read += 1
+        yield event
+    for pk, evidence_id in events.values_list("pk", "evidence_id")[read:]:
+        try:
+            yield events.get(pk=pk)
+        except _UNREADABLE:
+            yield _Unreadable(evidence_id)
 
 
-def _link_problem(event: CustodyEvent, head: tuple[int, str], file: str, sha256: str) -> str:
+def _link_problem(event: CustodyEvent, head: tuple[int, str], identity: Mapping[str, Any]) -> str:
     seq, prev_hash = head
     if event.seq != seq + 1:
         return gettext(
@@ -206,36 +247,41 @@ def _link_problem(event: CustodyEvent, head: tuple[int, str], file: str, sha256:
             "custody event %(seq)s does not link to the one before it (an event was removed, "
             "inserted or reordered)"
         ) % {"seq": event.seq}
-    if hash_of(event, file, sha256) != event.hash:
-        return gettext("custody event %(seq)s does not match its hash (it was changed)") % {
-            "seq": event.seq
-        }
+    try:
+        digest = hash_of(event, identity)
+    except _UNREADABLE:
+        return gettext("a custody event cannot be read (it was changed)")
+    if digest != event.hash:
+        return gettext(
+            "custody event %(seq)s does not match its hash (the event or the record was changed)"
+        ) % {"seq": event.seq}
     return ""
 
 
-def _row_problem(row: Mapping[str, Any], uploaded_sha256: Any) -> str:
-    if uploaded_sha256 is None:
+def _twin_problem(records_with_its_public_id: int) -> str:
+    if records_with_its_public_id > 1:
+        return gettext("another record has the same public id")
+    return ""
+
+
+def _row_problem(row: Mapping[str, Any], uploaded: Mapping[str, Any] | None) -> str:
+    if uploaded is None or "sha256" not in uploaded:
         return gettext("no upload of this file is recorded in the audit chain")
-    if uploaded_sha256 != row["sha256"]:
-        return gettext("its SHA-256 is not the one recorded when it was uploaded")
+    recorded = {name: uploaded.get(name, row[name]) for name in ("sha256", "size", "media_type")}
+    if recorded != {name: row[name] for name in recorded}:
+        return gettext("its SHA-256, size or type is not what was recorded when it was uploaded")
     return ""
 
 
-def _chain_problem(chain: _Chain, recorded: list[Any]) -> str:
+def _chain_problem(chain: _Chain, last_head: Any) -> str:
     if chain.problem:
         return chain.problem
-    if not recorded:
+    if last_head is None:
         return gettext("the audit chain records no head of its chain of custody")
-    for head in recorded:
-        match = _HEAD.fullmatch(head) if isinstance(head, str) else None
-        if match is None or chain.hashes.get(int(match.group(1))) != match.group(2):
-            return gettext(
-                "its chain of custody does not hold the event the audit chain recorded (%(head)s)"
-            ) % {"head": head}
-    last = recorded[-1]
-    if last != f"{chain.head[0]}:{chain.head[1]}":
+    match = _HEAD.fullmatch(last_head) if isinstance(last_head, str) else None
+    if match is None or (int(match.group(1)), match.group(2)) != chain.head:
         return gettext(
-            "its chain of custody ends at event %(seq)s, after the last head the audit chain "
+            "its chain of custody ends at event %(seq)s, not at the last head the audit chain "
             "recorded (%(head)s)"
-        ) % {"seq": chain.head[0], "head": last}
+        ) % {"seq": chain.head[0], "head": last_head}
     return ""

@@ -26,18 +26,19 @@ def put_guard_back(apps, schema_editor):
 
 
 def chain_existing(apps, schema_editor):
-    from saebom.core.actors import system_actor
-    from saebom.core.audit import GENESIS_HASH, audit_record
-    from saebom.testimony.custody import hash_of
+    from saebom.core.audit import GENESIS_HASH
+    from saebom.testimony.custody import hash_of, identity_of
 
     custody_event = apps.get_model("testimony", "CustodyEvent")
+    files = apps.get_model("testimony", "EvidenceFile").objects.select_related("agency", "original")
     heads = {}
-    for evidence in apps.get_model("testimony", "EvidenceFile").objects.order_by("pk"):
+    for evidence in files.order_by("pk"):
+        identity = identity_of(evidence)
         seq, prev_hash = 0, GENESIS_HASH
         for event in custody_event.objects.filter(evidence=evidence).order_by("at", "pk"):
             seq += 1
             event.seq, event.prev_hash = seq, prev_hash
-            digest = hash_of(event, evidence.public_id, evidence.sha256)
+            digest = hash_of(event, identity)
             custody_event.objects.filter(pk=event.pk).update(
                 seq=seq, prev_hash=prev_hash, hash=digest
             )
@@ -45,12 +46,38 @@ def chain_existing(apps, schema_editor):
         if seq:
             heads[evidence.public_id] = f"{seq}:{prev_hash}"
     if heads:
-        audit_record(
-            actor=system_actor(),
-            action="custody_chained",
-            object_type="evidence_store",
-            detail={"custody": heads},
-        )
+        _append_audit_event(apps, {"custody": heads})
+
+
+def _append_audit_event(apps, detail):
+    """``audit_record`` as of this migration: through the historical models, so that a column a
+    later core migration adds does not break it (the hash is the chain's, which never changes)."""
+    from django.utils import timezone
+
+    from saebom.core.actors import system_actor
+    from saebom.core.audit import GENESIS_HASH, event_hash
+
+    head_model = apps.get_model("core", "AuditHead")
+    head = head_model.objects.select_for_update().filter(pk=1).first()
+    seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
+    values = {
+        "seq": seq + 1,
+        "at": timezone.now(),
+        "actor_id": None,
+        "actor_name": system_actor().audit_name,
+        "agency_code": "",
+        "action": "custody_chained",
+        "object_type": "evidence_store",
+        "object_id": "",
+        "changed_fields": [],
+        "detail": detail,
+        "ip": "",
+        "user_agent": "",
+        "prev_hash": prev_hash,
+    }
+    digest = event_hash(values)
+    apps.get_model("core", "AuditEvent").objects.create(**values, hash=digest)
+    head_model.objects.update_or_create(pk=1, defaults={"seq": seq + 1, "hash": digest})
 
 
 class Migration(migrations.Migration):

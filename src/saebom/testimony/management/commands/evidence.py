@@ -55,7 +55,7 @@ class Command(SaebomCommand):
                 problems.append(f"{sha} {shown}: {problem}")
         records = custody.verify()
         problems.extend(str(problem) for problem in records)
-        files = len(names)
+        files = sum(len(shown) for shown in names.values())  # records, not blobs
         with transaction.atomic():
             audit_record(
                 actor=actor,
