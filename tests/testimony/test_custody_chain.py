@@ -183,6 +183,7 @@ def cases(files: list[EvidenceFile]) -> Iterator[Case]:
         yield from chain_cases(evidence)
         yield from record_cases(evidence, files)
     yield from deleted_and_forged_records(files)
+    yield from link_cases(files)
     yield from unreadable_cases(files)
 
 
@@ -382,6 +383,23 @@ def clone_record(e: EvidenceFile, chain: list[CustodyEvent]) -> None:
         " WHERE evidence_id = %s",
         [twin, e.pk],
     )
+
+
+def link_cases(files: list[EvidenceFile]) -> Iterator[Case]:
+    """The store links files[1] to a testimony: that link removed, and files[0] linked too."""
+    through = EvidenceFile.testimonies.through
+    linked, unlinked = files[1], files[0]
+
+    def remove_link(e: EvidenceFile, chain: list[CustodyEvent]) -> None:
+        through.objects.filter(evidencefile=e).delete()
+
+    yield f"{linked.public_id} link to its testimony removed", linked.public_id, remove_link
+
+    def add_link(e: EvidenceFile, chain: list[CustodyEvent]) -> None:
+        testimony = through.objects.get(evidencefile=linked).testimony
+        through.objects.create(evidencefile=e, testimony=testimony)
+
+    yield f"{unlinked.public_id} linked to a testimony", unlinked.public_id, add_link
 
 
 def unreadable_cases(files: list[EvidenceFile]) -> Iterator[Case]:

@@ -149,9 +149,10 @@ class _Unreadable:
 
 
 def verify() -> list[Problem]:
-    """Every evidence record checked against the upload the audit chain recorded, and every
-    chain of custody checked link by link and against the last head the audit chain recorded.
-    (Whether the audit chain itself is intact is ``saebom audit verify``'s to say.)"""
+    """Every evidence record checked against the upload the audit chain recorded, every chain
+    of custody link by link and against the last head the audit chain recorded, and the links
+    to testimonies against those it recorded. (Whether the audit chain itself is intact is
+    ``saebom audit verify``'s to say.)"""
     files = {row["pk"]: row for row in EvidenceFile.objects.values("pk", *IDENTITY)}
     uploads, last_heads = _recorded()
     chains, strays = _chains(files)
@@ -172,7 +173,28 @@ def verify() -> list[Problem]:
     for evidence_id in strays:
         reason = gettext("custody events of a record that does not exist (%(id)s)")
         problems.append(Problem("", "", reason % {"id": evidence_id}))
-    return problems
+    names = {row["public_id"]: row["display_name"] for row in files.values()}
+    return problems + _link_problems(names)
+
+
+def _link_problems(names: Mapping[str, str]) -> list[Problem]:
+    """Links between files and testimonies against the ``link_evidence`` events that made
+    them (links are only ever added, by ``services.evidence_link``)."""
+    through = EvidenceFile.testimonies.through.objects
+    linked = set(through.values_list("evidencefile__public_id", "testimony__public_id"))
+    recorded = set()
+    events = AuditEvent.objects.filter(action="link_evidence", object_type="testimony")
+    for testimony, detail in events.values_list("object_id", "detail"):
+        evidence = detail.get("evidence") if isinstance(detail, dict) else None
+        if isinstance(evidence, str):
+            recorded.add((evidence, testimony))
+    unrecorded = gettext("linked to testimony %(id)s, a link the audit chain does not record")
+    gone = gettext("its link to testimony %(id)s, recorded in the audit chain, is gone")
+    return [
+        Problem(evidence, names.get(evidence, ""), reason % {"id": testimony})
+        for pairs, reason in ((linked - recorded, unrecorded), (recorded - linked, gone))
+        for evidence, testimony in sorted(pairs)
+    ]
 
 
 def _recorded() -> tuple[dict[str, Any], dict[str, Any]]:
