@@ -2169,11 +2169,10 @@ def _restored_postgres_facts() -> tuple[dict[str, int], tuple[int, str]]:
 
 
 def _verify_and_record(checked: Verification, tables: int, actor: Any) -> RestoreResult:
-    from django.apps import apps
     from django.db import transaction
 
-    from saebom.core import blobs
     from saebom.core.audit import audit_record, audit_verify
+    from saebom.testimony.evidence_check import evidence_check  # the app's own check
 
     head = checked.manifest["audit_head"]
     expect = (head["seq"], head["hash"]) if head["seq"] else None
@@ -2184,16 +2183,15 @@ def _verify_and_record(checked: Verification, tables: int, actor: Any) -> Restor
         else _("broken at event %(seq)s: %(reason)s")
         % {"seq": verified.first_bad_seq, "reason": verified.reason}
     )
-    evidence_model = apps.get_model("testimony", "EvidenceFile")
-    referenced = set(evidence_model.objects.values_list("sha256", flat=True))
-    problems, orphans = [], 0
-    for sha, problem in blobs.verify_all(referenced):
-        if problem == blobs.ORPHAN:
-            orphans += 1
-        else:
-            problems.append(f"{sha}: {problem}")
+    evidence = evidence_check()
     result = RestoreResult(
-        checked, tables, verified.checked, audit_problem, len(referenced), problems, orphans
+        checked,
+        tables,
+        verified.checked,
+        audit_problem,
+        evidence.files,
+        evidence.problems,
+        evidence.orphans,
     )
     with transaction.atomic():
         event = audit_record(
@@ -2206,8 +2204,8 @@ def _verify_and_record(checked: Verification, tables: int, actor: Any) -> Restor
                 "origin_verified": not checked.origin_problem,
                 "audit_events_verified": verified.checked,
                 "audit_ok": verified.ok,
-                "evidence_files": len(referenced),
-                "evidence_problems": len(problems),
+                "evidence_files": evidence.files,
+                "evidence_problems": len(evidence.problems),
                 "key_problems": len(checked.key_problems),
             },
         )

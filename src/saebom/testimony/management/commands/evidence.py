@@ -19,8 +19,7 @@ from saebom.core import blobs, policy
 from saebom.core.audit import audit_record
 from saebom.core.management.base import SaebomCommand
 from saebom.core.policy import Action
-from saebom.testimony import custody
-from saebom.testimony.models import EvidenceFile
+from saebom.testimony.evidence_check import evidence_check
 
 
 class Command(SaebomCommand):
@@ -37,25 +36,10 @@ class Command(SaebomCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         actor = self.actor()
         policy.require(actor, Action.AUDIT_VERIFY)
-        names: dict[str, list[str]] = {}
-        for sha, display_name in EvidenceFile.objects.values_list("sha256", "display_name"):
-            names.setdefault(sha, []).append(display_name)
-        problems: list[str] = []
-        orphans = 0
         total = sum(1 for _ in blobs.stored())
         with self.progress(gettext("Verifying evidence files"), total) as bar:
-            found = blobs.verify_all(
-                names, progress=lambda n: bar.update(bar.task_ids[0], completed=n)
-            )
-            for sha, problem in found:
-                if problem == blobs.ORPHAN:
-                    orphans += 1
-                    continue
-                shown = ", ".join(names.get(sha, [])) or gettext("(no record)")
-                problems.append(f"{sha} {shown}: {problem}")
-        records = custody.verify()
-        problems.extend(str(problem) for problem in records)
-        files = sum(len(shown) for shown in names.values())  # records, not blobs
+            check = evidence_check(progress=lambda n: bar.update(bar.task_ids[0], completed=n))
+        files, orphans = check.files, check.orphans
         with transaction.atomic():
             audit_record(
                 actor=actor,
@@ -63,17 +47,17 @@ class Command(SaebomCommand):
                 object_type="evidence_store",
                 detail={
                     "files": files,
-                    "problems": len(problems),
-                    "record_problems": len(records),
+                    "problems": len(check.problems),
+                    "record_problems": check.record_problems,
                     "orphans": orphans,
                 },
             )
-        if problems:
-            for line in problems:
+        if check.problems:
+            for line in check.problems:
                 self.stderr.write(line)
             raise CommandError(
                 gettext("evidence store: %(n)d problems in %(files)d files")
-                % {"n": len(problems), "files": files}
+                % {"n": len(check.problems), "files": files}
             )
         self.stdout.write(
             gettext(
