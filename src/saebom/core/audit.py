@@ -125,7 +125,9 @@ def lock_chain() -> None:
     under it (custody events, say) is serialised with the audit events, in one lock order."""
     if not connection.in_atomic_block:
         raise RuntimeError("lock_chain() holds the lock only inside a transaction")
-    _locked_head()
+    if connection.features.has_select_for_update:
+        _locked_head()
+    # SQLite: every transaction begins IMMEDIATE (settings), so it holds the write lock already.
 
 
 def _locked_head() -> tuple[int, str]:

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection
 from django.utils.translation import gettext
 
 from saebom.core.actors import Actor, SystemActor, audit_name
@@ -94,13 +95,8 @@ def append(*, evidence: EvidenceFile, action: str, actor: Actor, note: str = "")
     """Add an event to the file's chain. Call inside the transaction of the audit event that
     records :func:`heads` of what was appended."""
     lock_chain()
-    last = (
-        CustodyEvent.objects.filter(evidence=evidence)
-        .order_by("-seq")
-        .values_list("seq", "hash")
-        .first()
-    )
-    seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+    seq, prev_hash = _last_link(evidence.pk)
+    seq += 1
     event = CustodyEvent(
         evidence=evidence,
         seq=seq,
@@ -114,6 +110,19 @@ def append(*, evidence: EvidenceFile, action: str, actor: Actor, note: str = "")
     event.hash = hash_of(event, identity_of(evidence))
     event.save(force_insert=True)
     return event
+
+
+def _last_link(evidence_id: int) -> tuple[int, str]:
+    """The file's last event (seq, hash), or (0, genesis). Plain SQL: this runs once per
+    custody event, on every opening of a file."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT seq, hash FROM testimony_custodyevent WHERE evidence_id = %s"
+            " ORDER BY seq DESC LIMIT 1",
+            [evidence_id],
+        )
+        row = cursor.fetchone()
+    return (int(row[0]), str(row[1])) if row else (0, GENESIS_HASH)
 
 
 def heads(events: Iterable[CustodyEvent]) -> dict[str, str]:
