@@ -22,16 +22,14 @@ Both verify the same rows, the ones Saebom appended; the fastest of several pass
 from __future__ import annotations
 
 import argparse
-import gc
 import hashlib
 import json
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from harness import scratch_django
+from harness import Timing, print_rates, scratch_django, timed
 
 FULL_SCALE_EVENTS = 10_000
 WARMUP_EVENTS = 200
@@ -258,23 +256,6 @@ def statement_kinds() -> str:
 # --- measuring --------------------------------------------------------------------------------
 
 
-@dataclass
-class Timing:
-    wall: float = 0.0
-    cpu: float = 0.0
-
-    def add(self, other: Timing) -> None:
-        self.wall += other.wall
-        self.cpu += other.cpu
-
-
-def timed(run: Callable[[], object]) -> Timing:
-    gc.collect()
-    wall, cpu = time.perf_counter(), time.process_time()
-    run()
-    return Timing(time.perf_counter() - wall, time.process_time() - cpu)
-
-
 def blocks(events: Sequence[Event], rounds: int) -> list[Sequence[Event]]:
     size = -(-len(events) // rounds)
     return [events[i : i + size] for i in range(0, len(events), size)]
@@ -329,16 +310,6 @@ def cross_check_baseline_rows(events: Sequence[Event]) -> None:
     if saebom_verify() != len(sample):
         raise SystemExit("audit_verify did not accept the baseline's chain")
     clear_chain()
-
-
-def print_rates(title: str, count: int, times: dict[str, Timing]) -> float:
-    for path in ("saebom", "baseline"):
-        wall, cpu = times[path].wall, times[path].cpu
-        print(
-            f"{title:<6} {path:<8} {count / wall:>9,.0f} events/s  {wall:6.2f} s  "
-            f"{wall / count * 1e6:7.1f} µs/event, of which CPU {cpu / count * 1e6:6.1f}"
-        )
-    return times["saebom"].wall / times["baseline"].wall
 
 
 def run_benchmark(count: int, rounds: int, repeats: int) -> None:

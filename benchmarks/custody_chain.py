@@ -20,37 +20,18 @@ audit chain. The fastest of several passes counts.
 from __future__ import annotations
 
 import argparse
-import gc
 import hashlib
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness import scratch_django
+from harness import Timing, print_rates, scratch_django, timed
 
 FULL_SCALE_EVENTS = 10_000
 EVENTS_PER_FILE = 50
 TARGET_APPEND = 1.50
 TARGET_VERIFY = 2.00
 SCRATCH_DATABASE = "saebom_bench_custody"
-
-
-@dataclass
-class Timing:
-    wall: float = 0.0
-    cpu: float = 0.0
-
-    def add(self, other: Timing) -> None:
-        self.wall += other.wall
-        self.cpu += other.cpu
-
-
-def timed(run: Callable[[], object]) -> Timing:
-    gc.collect()
-    wall, cpu = time.perf_counter(), time.process_time()
-    run()
-    return Timing(time.perf_counter() - wall, time.process_time() - cpu)
 
 
 def make_files(count: int) -> tuple[Any, list[Any]]:
@@ -259,16 +240,6 @@ def measure_verify(count: int, repeats: int) -> dict[str, Timing]:
         for path, run in runs.items():
             samples[path].append(timed(run))
     return {path: min(timings, key=lambda t: t.wall) for path, timings in samples.items()}
-
-
-def print_rates(title: str, count: int, times: dict[str, Timing]) -> float:
-    for path in ("saebom", "baseline"):
-        wall, cpu = times[path].wall, times[path].cpu
-        print(
-            f"{title:<6} {path:<8} {count / wall:>9,.0f} events/s  {wall:6.2f} s  "
-            f"{wall / count * 1e6:7.1f} µs/event, of which CPU {cpu / count * 1e6:6.1f}"
-        )
-    return times["saebom"].wall / times["baseline"].wall
 
 
 def run_benchmark(count: int, rounds: int, repeats: int) -> None:
