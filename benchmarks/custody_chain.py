@@ -5,11 +5,13 @@ transaction, ``custody.append`` (take the audit chain's lock, read the file's la
 the new one over the record and the note's HMAC, insert it) and ``audit_record`` with the file's
 new head in its detail. The baseline is the same transaction as it was before chaining: insert
 the custody event with the ORM, no lock taken first, no last event read, no hash, and the same
-``audit_record`` without the head. Both append to the same files in alternating blocks.
+``audit_record`` without the head. Each path appends to its own half of the files (the
+baseline's events are not chained, so they must not join a chain), in alternating blocks.
 
 Verify. Saebom's ``custody.verify`` reads every record, the uploads and heads the audit chain
-recorded, every link, and every custody event through the ORM (decrypting each note), and
-checks each chain link by link. The baseline reads the same custody rows with one raw SELECT
+recorded, every link to a testimony (half the files have one) and its ``link_evidence`` event,
+and every custody event through the ORM (decrypting each note), and checks each chain link by
+link. The baseline reads the same custody rows with one raw SELECT
 joined to their records, decrypts each note with the field's own code and recomputes the same
 hashes in a tight loop: the floor of "recompute every hash", without the checks against the
 audit chain. The fastest of several passes counts.
@@ -23,6 +25,7 @@ import argparse
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from harness import Timing, print_rates, scratch_django, timed
@@ -36,13 +39,14 @@ SCRATCH_DATABASE = "saebom_bench_custody"
 
 def make_files(count: int) -> tuple[Any, list[Any]]:
     """``count`` evidence records of one agency, each with its upload recorded as the upload
-    service records it (the stored file is not needed: nothing here reads it)."""
+    service records it (the stored file is not needed: nothing here reads it), every other one
+    linked to a testimony."""
     from django.db import transaction
 
     from saebom.accounts.models import Agency, User
     from saebom.core.audit import audit_record
     from saebom.core.policy import Role
-    from saebom.testimony import custody
+    from saebom.testimony import custody, services
     from saebom.testimony.models import EvidenceFile
 
     agency = Agency.objects.create(code="bench", name_ko="벤치", name_en="Bench")
@@ -74,6 +78,16 @@ def make_files(count: int) -> tuple[Any, list[Any]]:
                 },
             )
         files.append(evidence)
+    testimony = services.testimony_create(
+        actor=actor,
+        interview_date=date(2024, 5, 2),
+        language="ko",
+        summary="synthetic testimony for the benchmark",
+        consent_scope="internal",
+        consent_given_on=date(2024, 5, 2),
+    )
+    for evidence in files[::2]:
+        services.evidence_link(actor=actor, evidence=evidence, testimony=testimony)
     return actor, files
 
 
@@ -146,8 +160,8 @@ def measure_append(actor: Any, files: list[Any], per_file: int, rounds: int) -> 
 
 
 def remove_baseline_events(files: list[Any]) -> None:
-    """The baseline's unchained events go before verifying (the guard allows it to no one, so
-    it is lifted for the moment)."""
+    """The baseline's unchained events go before verifying (on PostgreSQL the append-only guard
+    refuses DELETE, so it is lifted for the moment)."""
     from django.db import connection, transaction
 
     from saebom.testimony.models import CustodyEvent
@@ -266,7 +280,9 @@ def run_benchmark(count: int, rounds: int, repeats: int) -> None:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 10,000 events")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="1.0 = 200 files, 5,000 appends per path"
+    )
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--rounds", type=int, default=5, help="alternating append blocks")
     parser.add_argument("--repeats", type=int, default=3, help="timed verify passes (fastest)")

@@ -4,8 +4,8 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from saebom.core.actors import system_actor
-from saebom.core.audit import GENESIS_HASH, audit_head, audit_record, audit_verify
-from saebom.core.models import AuditEvent
+from saebom.core.audit import GENESIS_HASH, audit_head, audit_record, audit_verify, lock_chain
+from saebom.core.models import AuditEvent, AuditHead
 from tests.cli import run_cli
 
 
@@ -155,3 +155,19 @@ def test_cli_verify_names_the_tampered_row() -> None:
     proc = run_cli("audit", "verify")
     assert proc.returncode == 1
     assert "broken at event 2" in proc.stderr
+
+
+@pytest.mark.django_db
+def test_lock_chain_is_a_lock_on_either_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL: the head row, locked FOR UPDATE (made first if need be). SQLite has no row
+    locks: the lock is the write lock an IMMEDIATE transaction takes as it begins, so without
+    that transaction mode lock_chain() refuses rather than lock nothing."""
+    monkeypatch.setitem(connection.settings_dict, "OPTIONS", {})
+    AuditHead.objects.all().delete()
+    with transaction.atomic():
+        if connection.vendor == "sqlite":
+            with pytest.raises(RuntimeError, match="IMMEDIATE"):
+                lock_chain()
+        else:
+            lock_chain()
+            assert AuditHead.objects.filter(pk=1, seq=0, hash=GENESIS_HASH).exists()

@@ -910,8 +910,8 @@ def test_a_thousand_tamperings_are_all_detected(tamper_store: Store) -> None:
     assert audit_verify(expect_head=latest).ok
     assert evidence_verify() == (
         False,
-        f"evidence intact: {sum(map(len, store.names.values()))} files verified, their records "
-        "and chains of custody agree with the audit chain\n",
+        f"evidence intact: {sum(map(len, store.names.values()))} files verified; their records, "
+        "chains of custody and links to testimonies agree with the audit chain\n",
     )
     clean = audit_state()
     kinds: dict[str, tuple[int, Callable[..., Any]]] = {**AUDIT_KINDS, **EVIDENCE_KINDS}

@@ -127,7 +127,10 @@ def lock_chain() -> None:
         raise RuntimeError("lock_chain() holds the lock only inside a transaction")
     if connection.features.has_select_for_update:
         _locked_head()
-    # SQLite: every transaction begins IMMEDIATE (settings), so it holds the write lock already.
+    elif connection.settings_dict.get("OPTIONS", {}).get("transaction_mode") != "IMMEDIATE":
+        # SQLite has no row locks: a transaction that begins IMMEDIATE (settings) holds the
+        # database's write lock from its start, which is the lock. Any other would not.
+        raise RuntimeError("lock_chain() on SQLite needs transactions that begin IMMEDIATE")
 
 
 def _locked_head() -> tuple[int, str]:

@@ -2172,7 +2172,10 @@ def _verify_and_record(checked: Verification, tables: int, actor: Any) -> Restor
     from django.db import transaction
 
     from saebom.core.audit import audit_record, audit_verify
-    from saebom.testimony.evidence_check import evidence_check  # the app's own check
+
+    # The testimony app's own check, the one `saebom evidence verify` runs: an archive holds
+    # that app's evidence store, as it holds its tables.
+    from saebom.testimony.evidence_check import evidence_check
 
     head = checked.manifest["audit_head"]
     expect = (head["seq"], head["hash"]) if head["seq"] else None
@@ -2206,6 +2209,8 @@ def _verify_and_record(checked: Verification, tables: int, actor: Any) -> Restor
                 "audit_ok": verified.ok,
                 "evidence_files": evidence.files,
                 "evidence_problems": len(evidence.problems),
+                "evidence_record_problems": evidence.record_problems,
+                "evidence_orphans": evidence.orphans,
                 "key_problems": len(checked.key_problems),
             },
         )

@@ -17,7 +17,7 @@ before its chain began, in migration 0009).
 
 The note is hashed as an HMAC under the index key (which rotation keeps), not as plain text:
 the hashes sit unencrypted beside the encrypted note. So only holders of the key ring can
-recompute a hash; anyone can check the links.
+recompute a hash; anyone can check that each event names the hash of the one before.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def _last_link(evidence_id: int) -> tuple[int, str]:
     custody event, on every opening of a file."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT seq, hash FROM testimony_custodyevent WHERE evidence_id = %s"
+            f"SELECT seq, hash FROM {CustodyEvent._meta.db_table} WHERE evidence_id = %s"  # noqa: S608
             " ORDER BY seq DESC LIMIT 1",
             [evidence_id],
         )

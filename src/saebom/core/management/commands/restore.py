@@ -143,10 +143,13 @@ class Command(ArchiveCommand):
             % {"archived": result.archive.archived_head, "after": head_after}
         )
         for line in result.evidence_problems:
-            self.warn(_("evidence file %(problem)s") % {"problem": line})
+            self.warn(_("evidence: %(problem)s") % {"problem": line})
         if not result.evidence_problems:
             write(
-                _("evidence intact: %(count)d files verified (%(orphans)d unreferenced)")
+                _(
+                    "evidence intact: %(count)d files verified, with their records and chains "
+                    "of custody (%(orphans)d unreferenced)"
+                )
                 % {"count": result.evidence_files, "orphans": result.orphans}
             )
         if not result.ok:

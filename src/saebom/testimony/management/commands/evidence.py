@@ -29,8 +29,9 @@ class Command(SaebomCommand):
         sub = parser.add_subparsers(dest="subcommand", required=True, metavar="{verify}")
         sub.add_parser(
             "verify",
-            help="decrypt and re-hash every stored file, check every record and chain of "
-            "custody against the audit chain; exit 1 naming each file with a problem",
+            help="decrypt and re-hash every stored file, check every record, chain of custody "
+            "and link to a testimony against the audit chain; exit 1 naming each file with a "
+            "problem",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -61,8 +62,8 @@ class Command(SaebomCommand):
             )
         self.stdout.write(
             gettext(
-                "evidence intact: %(files)d files verified, their records and chains of custody "
-                "agree with the audit chain"
+                "evidence intact: %(files)d files verified; their records, chains of custody and "
+                "links to testimonies agree with the audit chain"
             )
             % {"files": files}
         )
