@@ -614,6 +614,37 @@ def test_xml_entity_bombs_and_external_entities_are_refused(officer: User, entit
     assert not Arrival.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("numbers", "row", "after"),
+    [
+        ((1, 2, 3, 2), 2, 3),  # repeated
+        ((1, 2, 5, 4), 4, 5),  # backwards
+    ],
+)
+def test_rows_out_of_order_are_refused_not_lost(
+    officer: User, numbers: tuple[int, ...], row: int, after: int
+) -> None:
+    """openpyxl's read-only sheets skip such a row without a word: the file is refused, naming
+    the row, and nothing is written."""
+    rows = [["record_id", "arrival_date"], ["R-1", "2020"], ["R-2", "2021"], ["R-3", "2022"]]
+
+    def renumber(xml: bytes) -> bytes:
+        for written, number in zip((1, 2, 3, 4), numbers, strict=True):
+            xml = xml.replace(f'<row r="{written}"'.encode(), f'<row r="#{number}"'.encode())
+        return xml.replace(b'<row r="#', b'<row r="')
+
+    data = rewrite_member(workbook(rows), SHEET, renumber)
+    with pytest.raises(ImportRejected) as refused:
+        arrivals_import(actor=officer, data=data, filename="o.xlsx")
+    assert str(refused.value) == (
+        f"row {row}, all columns: this row comes after row {after} in the file; rows out of "
+        "order or repeated would be lost (save the workbook again from a spreadsheet program)"
+    )
+    assert not Arrival.objects.exists()
+    in_order = rewrite_member(workbook(rows), SHEET, lambda xml: xml)
+    assert arrivals_import(actor=officer, data=in_order, filename="o.xlsx").created == 3
+
+
 # -- the official series ------------------------------------------------------------------------
 
 

@@ -153,6 +153,7 @@ def _read_xlsx(data: bytes) -> Table:
         # Formulas as written (not cached results), so that a formula is refused, not emptied.
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
         sheet = book.worksheets[0]
+        _refuse_rows_out_of_order(sheet)
         synthetic = any(
             SYNTHETIC_MARK in str(value)
             for other in book.worksheets[1:]
@@ -191,6 +192,35 @@ def _read_xlsx(data: bytes) -> Table:
                 yield number, values
 
     return Table(header, rows(), synthetic=synthetic)
+
+
+def _refuse_rows_out_of_order(sheet: Any) -> None:
+    """openpyxl's read-only sheets skip, without a word, a row whose number repeats or goes
+    back (``<row r="3">`` after ``<row r="5">``): no spreadsheet program writes such a file,
+    but a converter may. Refuse the sheet, naming the row, rather than lose the row. One pass
+    of expat over the sheet's XML, holding nothing but the last row number."""
+    from xml.parsers import expat
+
+    last = 0
+
+    def start(name: str, attributes: dict[str, str]) -> None:
+        nonlocal last
+        if name.rpartition(" ")[2] != "row":
+            return
+        number = attributes.get("r", "")
+        row = int(number) if number.isdecimal() else last + 1  # as openpyxl numbers it
+        if row <= last:
+            message = gettext(
+                "this row comes after row %(last)d in the file; rows out of order or repeated "
+                "would be lost (save the workbook again from a spreadsheet program)"
+            )
+            raise _unreadable(row, message % {"last": last})
+        last = row
+
+    parser = expat.ParserCreate(namespace_separator=" ")
+    parser.StartElementHandler = start
+    with sheet._get_source() as source:  # openpyxl 3.1: the sheet's XML part, opened
+        parser.ParseFile(source)
 
 
 def _sheet_rows(sheet: Any) -> Iterator[tuple[int, tuple[object, ...], bool]]:
