@@ -21,7 +21,6 @@ Both verify the same rows, the ones Saebom appended; the fastest of several pass
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
@@ -29,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from harness import Timing, print_rates, scratch_django, timed
+from harness import Timing, chain_args, print_rates, scratch_django, timed
 
 FULL_SCALE_EVENTS = 10_000
 WARMUP_EVENTS = 200
@@ -326,20 +325,8 @@ def run_benchmark(count: int, rounds: int, repeats: int) -> None:
     print(f"RESULT audit_verify ratio={verify_ratio:.2f} target={TARGET_VERIFY:.2f}")
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 10,000 events")
-    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating append blocks")
-    parser.add_argument("--repeats", type=int, default=5, help="timed verify passes (fastest)")
-    args = parser.parse_args(argv)
-    if args.scale <= 0 or args.repeats < 1 or args.rounds < 1:
-        parser.error("--scale must be positive, --rounds and --repeats at least 1")
-    return args
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(argv)
+    args = chain_args(argv, __doc__ or "", scale_help="1.0 = 10,000 events", repeats=5)
     count = max(1, round(FULL_SCALE_EVENTS * args.scale))
     with scratch_django(args.database, SCRATCH_DATABASE):
         run_benchmark(count, args.rounds, args.repeats)

@@ -21,14 +21,12 @@ audit chain. The fastest of several passes counts.
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from harness import Timing, print_rates, scratch_django, timed
+from harness import Timing, chain_args, print_rates, scratch_django, timed
 
 FULL_SCALE_EVENTS = 10_000
 EVENTS_PER_FILE = 50
@@ -38,46 +36,26 @@ SCRATCH_DATABASE = "saebom_bench_custody"
 
 
 def make_files(count: int) -> tuple[Any, list[Any]]:
-    """``count`` evidence records of one agency, each with its upload recorded as the upload
-    service records it (the stored file is not needed: nothing here reads it), every other one
-    linked to a testimony."""
-    from django.db import transaction
+    """``count`` evidence files of one agency, uploaded through the service (so with their
+    ``received`` and ``uploaded`` links), every other one linked to a testimony."""
 
     from saebom.accounts.models import Agency, User
-    from saebom.core.audit import audit_record
     from saebom.core.policy import Role
-    from saebom.testimony import custody, services
-    from saebom.testimony.models import EvidenceFile
+    from saebom.testimony import services
 
     agency = Agency.objects.create(code="bench", name_ko="벤치", name_en="Bench")
     actor = User.objects.create(username="dora", agency=agency, role=Role.DOCUMENTER)
-    files = []
-    for n in range(count):
-        with transaction.atomic():
-            sha = hashlib.sha256(f"evidence {n}".encode()).hexdigest()
-            evidence = EvidenceFile.objects.create(
-                agency=agency,
-                sha256=sha,
-                original_name=f"statement-{n}.pdf",
-                display_name=f"statement-{n}.pdf",
-                media_type="application/pdf",
-                size=1000 + n,
-                uploaded_by=actor,
-            )
-            chain = [custody.append(evidence=evidence, action="uploaded", actor=actor)]
-            audit_record(
-                actor=actor,
-                action="upload",
-                object_type="evidence_file",
-                object_id=evidence.public_id,
-                detail={
-                    "sha256": sha,
-                    "size": evidence.size,
-                    "media_type": evidence.media_type,
-                    "custody": custody.heads(chain),
-                },
-            )
-        files.append(evidence)
+    files = [
+        services.evidence_upload(
+            actor=actor,
+            filename=f"statement-{n}.txt",
+            data=f"synthetic statement {n}\n".encode(),
+            received_from="",
+            received_on=None,
+            description="",
+        )
+        for n in range(count)
+    ]
     testimony = services.testimony_create(
         actor=actor,
         interview_date=date(2024, 5, 2),
@@ -278,22 +256,10 @@ def run_benchmark(count: int, rounds: int, repeats: int) -> None:
     print(f"RESULT custody_verify ratio={verify_ratio:.2f} target={TARGET_VERIFY:.2f}")
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument(
-        "--scale", type=float, default=1.0, help="1.0 = 200 files, 5,000 appends per path"
-    )
-    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating append blocks")
-    parser.add_argument("--repeats", type=int, default=3, help="timed verify passes (fastest)")
-    args = parser.parse_args(argv)
-    if args.scale <= 0 or args.repeats < 1 or args.rounds < 1:
-        parser.error("--scale must be positive, --rounds and --repeats at least 1")
-    return args
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(argv)
+    args = chain_args(
+        argv, __doc__ or "", scale_help="1.0 = 200 files, 5,000 appends per path", repeats=3
+    )
     count = max(1, round(FULL_SCALE_EVENTS * args.scale))
     with scratch_django(args.database, SCRATCH_DATABASE):
         run_benchmark(count, args.rounds, args.repeats)

@@ -3,11 +3,12 @@ it with fresh keys, and clean-up afterwards. Imported by the scripts beside it."
 
 from __future__ import annotations
 
+import argparse
 import gc
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,3 +123,20 @@ def print_rates(title: str, count: int, times: dict[str, Timing]) -> float:
             f"{wall / count * 1e6:7.1f} µs/event, of which CPU {cpu / count * 1e6:6.1f}"
         )
     return times["saebom"].wall / times["baseline"].wall
+
+
+def chain_args(
+    argv: Sequence[str] | None, description: str, *, scale_help: str, repeats: int
+) -> argparse.Namespace:
+    """The options of the chain benchmarks (audit, custody): scale, database, rounds, repeats."""
+    parser = argparse.ArgumentParser(description=description.split("\n", 1)[0])
+    parser.add_argument("--scale", type=float, default=1.0, help=scale_help)
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating append blocks")
+    parser.add_argument(
+        "--repeats", type=int, default=repeats, help="timed verify passes (fastest)"
+    )
+    args = parser.parse_args(argv)
+    if args.scale <= 0 or args.repeats < 1 or args.rounds < 1:
+        parser.error("--scale must be positive, --rounds and --repeats at least 1")
+    return args

@@ -543,3 +543,27 @@ def test_the_migration_chains_the_events_already_stored(settings: Any, tmp_path:
     assert audit_verify().ok
     with pytest.raises(Exception, match="append-only"), transaction.atomic():
         CustodyEvent.objects.filter(seq=1).update(seq=10)
+
+
+def test_an_export_appends_custody_without_a_query_per_file_for_its_record(
+    store: list[EvidenceFile],
+) -> None:
+    """Each exported file costs its last-link read, its insert and (PostgreSQL) the chain lock;
+    its record's agency and original come with the files' query, not one by one."""
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    dora = store[1].uploaded_by
+    assert dora is not None
+    testimony = store[1].testimonies.get()
+
+    def queries() -> int:
+        with CaptureQueriesContext(db) as captured:
+            exporting.testimonies_export(actor=dora, scope="publish_anonymised")
+        return len(captured.captured_queries)
+
+    one_file = queries()
+    for evidence in (store[0], store[3]):  # an original and its working copy
+        services.evidence_link(actor=dora, evidence=evidence, testimony=testimony)
+    per_file = (queries() - one_file) / 2
+    assert per_file <= (3 if db.vendor == "postgresql" else 2), per_file

@@ -21,10 +21,6 @@ class EvidenceCheck:
     record_problems: int = 0  # of those, found in the records rather than the stored files
     orphans: int = 0  # blobs no record names: left by uploads whose transaction failed
 
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
 
 def evidence_check(progress: Callable[[int], None] | None = None) -> EvidenceCheck:
     """``progress`` is called with the number of stored files re-hashed so far."""

@@ -505,7 +505,11 @@ def testimonies_export(
     with transaction.atomic():
         custody_heads: dict[str, str] = {}
         if fmt == "json":
-            files = EvidenceFile.objects.filter(testimonies__in=chosen).distinct()
+            files = (  # what each file's chain of custody hashes: no query per file
+                EvidenceFile.objects.filter(testimonies__in=chosen)
+                .select_related("agency", "original")
+                .distinct()
+            )
             custody_heads = services.evidence_exported(
                 actor=actor, files=files, note=f"testimonies export {scope} sha256 {digest}"
             )

@@ -156,6 +156,5 @@ def evidence_visible_to(actor: Actor) -> QuerySet[EvidenceFile]:
 
 def evidence_get(actor: Actor, public_id: str) -> EvidenceFile:
     """One file the actor may see, or ``NotFound`` (the same for missing and not theirs)."""
-    return policy.get_visible(
-        actor, Action.EVIDENCE_VIEW, EvidenceFile.objects.all(), public_id=public_id
-    )
+    files = EvidenceFile.objects.select_related("agency", "original")  # custody.identity_of
+    return policy.get_visible(actor, Action.EVIDENCE_VIEW, files, public_id=public_id)
